@@ -1,0 +1,127 @@
+/**
+ * The errors a caller of typhoon can see, and the catalogue of their stable codes.
+ *
+ * Every error typhoon throws carries a `code` from {@link ErrorCode}. A code names one meaning
+ * and is never reused for another (Fastify's error catalogue). What a client is sent is kept
+ * apart from what is logged: {@link HTTPError.logMessage} is for the log only (Tornado's
+ * `log_message`).
+ */
+import { STATUS_CODES } from "node:http";
+
+/** The stable `E_...` codes, one per meaning. */
+export const ErrorCode = {
+  /** An HTTP error answered to the client with its status. */
+  HTTP: "E_HTTP",
+  /** A required argument was missing (400). */
+  MISSING_ARGUMENT: "E_MISSING_ARGUMENT",
+  /** Control flow: the handler finished the request early (not a failure). */
+  FINISH: "E_FINISH",
+  /** A route pattern is not a valid regular expression, or mixes named and positional groups. */
+  ROUTE_PATTERN: "E_ROUTE_PATTERN",
+  /** `reverseUrl` was given an unknown name, the wrong argument count, or a pattern it cannot reverse. */
+  REVERSE_URL: "E_REVERSE_URL",
+  /** A header name or value is invalid (CR, LF or another control character). */
+  INVALID_HEADER: "E_INVALID_HEADER",
+  /** `write`/`finish` was called after the response was finished. */
+  RESPONSE_FINISHED: "E_RESPONSE_FINISHED",
+  /** A request body is larger than `maxBodySize` (413). */
+  BODY_TOO_LARGE: "E_BODY_TOO_LARGE",
+  /** A request body could not be parsed (invalid JSON, multipart, encoding). */
+  BAD_BODY: "E_BAD_BODY",
+  /** A cookie name or value is not valid. */
+  INVALID_COOKIE: "E_INVALID_COOKIE",
+  /** A signing secret is missing or a key version is unknown. */
+  COOKIE_SECRET: "E_COOKIE_SECRET",
+  /** A thread-pool failure: a thread died, the queue is full, the pool is shut down. */
+  EXECUTOR: "E_EXECUTOR",
+  /** An operation did not complete within its timeout. */
+  TIMEOUT: "E_TIMEOUT",
+  /** An operation was aborted through an `AbortSignal`. */
+  ABORT: "E_ABORT",
+  /** A server or process setting is invalid (port, process count, ...). */
+  INVALID_OPTION: "E_INVALID_OPTION",
+  /** The supervisor gave up after too many child restarts. */
+  TOO_MANY_RESTARTS: "E_TOO_MANY_RESTARTS",
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every error typhoon throws on purpose. */
+export class TyphoonError extends Error {
+  readonly code: ErrorCodeValue;
+  constructor(code: ErrorCodeValue, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * Throw from a handler to answer with an HTTP error status.
+ *
+ * `logMessage` is written to the log and never sent to the client; `reason` replaces the
+ * standard reason phrase in the status line and the default error page.
+ *
+ * @example
+ * throw new HTTPError(404, "no user %s", { reason: "No Such User" });
+ */
+export class HTTPError extends TyphoonError {
+  readonly status: number;
+  readonly logMessage: string | undefined;
+  readonly reason: string | undefined;
+  constructor(status = 500, logMessage?: string, options: { reason?: string; cause?: unknown } = {}) {
+    super(ErrorCode.HTTP, `HTTP ${status}: ${options.reason ?? reasonPhrase(status)}${logMessage ? ` (${logMessage})` : ""}`,
+      options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = status;
+    this.logMessage = logMessage;
+    this.reason = options.reason;
+  }
+}
+
+/** A required argument is missing: answered with 400. */
+export class MissingArgumentError extends HTTPError {
+  readonly argName: string;
+  constructor(argName: string) {
+    super(400, `Missing argument ${argName}`, { reason: `Missing argument ${argName}` });
+    (this as { code: ErrorCodeValue }).code = ErrorCode.MISSING_ARGUMENT;
+    this.argName = argName;
+  }
+}
+
+/**
+ * Throw from a handler to end the request normally: what was written so far is sent.
+ * Tornado's `tornado.web.Finish`.
+ */
+export class Finish extends TyphoonError {
+  readonly chunk: unknown;
+  constructor(chunk?: unknown) {
+    super(ErrorCode.FINISH, "Finish");
+    this.chunk = chunk;
+  }
+}
+
+/** A thread-pool failure: the task's thread died, the queue is full, or the pool is shut down. */
+export class ExecutorError extends TyphoonError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.EXECUTOR, message, options);
+  }
+}
+
+/** An operation (a task, `runSync`) did not complete within its timeout. */
+export class TimeoutError extends TyphoonError {
+  constructor(message = "Operation timed out", options?: ErrorOptions) {
+    super(ErrorCode.TIMEOUT, message, options);
+  }
+}
+
+/** An operation was aborted through its `AbortSignal`. */
+export class AbortError extends TyphoonError {
+  constructor(message = "Operation aborted", options?: ErrorOptions) {
+    super(ErrorCode.ABORT, message, options);
+  }
+}
+
+/** The standard reason phrase for a status code, or `Unknown`. */
+export function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? "Unknown";
+}
