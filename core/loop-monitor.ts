@@ -1,0 +1,172 @@
+/**
+ * Event-loop health for this thread: the current loop delay (read on every request when
+ * overload shedding is on), delay percentiles and utilization for `IOLoop.stats()`, and the one
+ * warning logged when a handler's synchronous code blocks the loop.
+ *
+ * The delay is measured by a sampling timer that records its own lateness. A timer cannot fire
+ * *during* a block, so the reading also counts how overdue the next sample is: a request handled
+ * right after a 300 ms block (in the same poll phase, before any timer runs) already sees ~300 ms.
+ */
+import { ErrorCode, TyphoonError } from "./errors.ts";
+import { createHistogram, performance, type EventLoopUtilization, type RecordableHistogram } from "node:perf_hooks";
+
+/** Event-loop delay percentiles (ms) and utilization (0..1) over the monitor's current window. */
+export interface LoopStats {
+  delay: { p50: number; p90: number; p99: number; max: number; mean: number };
+  utilization: number;
+}
+
+/** What the request path and `IOLoop.stats()` read from the per-thread monitor. */
+export interface LoopMonitor {
+  /**
+   * Current event-loop delay in ms: the lateness of the last sample, or how overdue the next
+   * sample is if that is larger. Cheap enough to read on every request (one clock read).
+   */
+  readonly delay: number;
+  /** Delay percentiles and utilization since the monitor started or since {@link LoopMonitor.reset}. */
+  stats(): LoopStats;
+  /** Starts a new statistics window (does not affect {@link LoopMonitor.delay}). */
+  reset(): void;
+}
+
+/** Options of an {@link EventLoopMonitor}. */
+export interface EventLoopMonitorOptions {
+  /** Sampling period in ms (default 20). Smaller reacts faster and wakes the loop more often. */
+  interval?: number;
+}
+
+/** Samples are recorded in microseconds: the histogram takes integers >= 1. */
+const US_PER_MS = 1000;
+
+/**
+ * A loop-delay sampler. Most code wants the shared one from {@link loopMonitor}; a separate
+ * instance is for tests or a different sampling period. Its timer is unref'd: it never keeps the
+ * process alive.
+ *
+ * @example
+ * const monitor = new EventLoopMonitor({ interval: 10 }).start();
+ * // ... later
+ * console.log(monitor.delay, monitor.stats().delay.p99);
+ * monitor.stop();
+ */
+export class EventLoopMonitor implements LoopMonitor {
+  readonly interval: number;
+  #timer: NodeJS.Timeout | undefined;
+  #lastTick = 0;
+  #lastLateness = 0;
+  #histogram: RecordableHistogram = createHistogram();
+  #elu: EventLoopUtilization = performance.eventLoopUtilization();
+
+  constructor({ interval = 20 }: EventLoopMonitorOptions = {}) {
+    if (!(interval >= 1 && Number.isFinite(interval))) {
+      throw new TyphoonError(ErrorCode.INVALID_OPTION, `EventLoopMonitor interval must be >= 1 ms, got ${interval}`);
+    }
+    this.interval = interval;
+  }
+
+  /** Starts sampling (idempotent); returns `this`. */
+  start(): this {
+    if (this.#timer !== undefined) return this;
+    this.#lastTick = performance.now();
+    this.#lastLateness = 0;
+    this.#timer = setInterval(() => this.#sample(), this.interval);
+    this.#timer.unref();
+    return this;
+  }
+
+  /** Stops sampling; {@link delay} reads 0 until started again. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#lastLateness = 0;
+  }
+
+  /** Whether the sampling timer is running. */
+  get running(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  get delay(): number {
+    if (this.#timer === undefined) return 0;
+    const overdue = performance.now() - this.#lastTick - this.interval;
+    return overdue > this.#lastLateness ? overdue : this.#lastLateness;
+  }
+
+  stats(): LoopStats {
+    const h = this.#histogram;
+    const utilization = performance.eventLoopUtilization(this.#elu).utilization;
+    if (h.count === 0) return { delay: { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }, utilization };
+    return {
+      delay: {
+        p50: h.percentile(50) / US_PER_MS,
+        p90: h.percentile(90) / US_PER_MS,
+        p99: h.percentile(99) / US_PER_MS,
+        max: h.max / US_PER_MS,
+        mean: h.mean / US_PER_MS,
+      },
+      utilization,
+    };
+  }
+
+  reset(): void {
+    this.#histogram.reset();
+    this.#elu = performance.eventLoopUtilization();
+  }
+
+  #sample(): void {
+    const now = performance.now();
+    // Node's timer clock is whole milliseconds, so a punctual tick can read up to ~1 ms early.
+    const lateness = Math.max(0, now - this.#lastTick - this.interval);
+    this.#lastTick = now;
+    this.#lastLateness = lateness;
+    this.#histogram.record(Math.max(1, Math.round(lateness * US_PER_MS)));
+  }
+}
+
+let shared: EventLoopMonitor | undefined;
+
+/**
+ * The shared monitor of this thread, started on first call (its timer unref'd).
+ *
+ * @example
+ * if (maxEventLoopDelay !== undefined && loopMonitor().delay > maxEventLoopDelay) shed503();
+ */
+export function loopMonitor(): LoopMonitor {
+  shared ??= new EventLoopMonitor().start();
+  return shared;
+}
+
+/** Where and how long a handler blocked the loop; `hook` is the lifecycle method (`get`, `prepare` ...). */
+export interface BlockingInfo {
+  method: string;
+  path: string;
+  handler: string;
+  hook: string;
+  ms: number;
+}
+
+/**
+ * The blocking warning, e.g. `GET /sleep/5 blocked the event loop for 912 ms in SleepHandler.get`.
+ * Control characters in the method and path are replaced so a request cannot forge log lines.
+ */
+export function formatBlocking(info: BlockingInfo): string {
+  const method = clean(info.method);
+  const path = clean(info.path);
+  return `${method} ${path} blocked the event loop for ${Math.round(info.ms)} ms in ${info.handler}.${info.hook}`;
+}
+
+/**
+ * Logs one blocking warning through `log` (default `console.warn`). Called by the request path
+ * when a synchronous stretch of handler code ran longer than `blockingThreshold`.
+ *
+ * @example
+ * reportBlocking({ method: "GET", path: "/sleep/5", handler: "SleepHandler", hook: "get", ms: 912 });
+ * // GET /sleep/5 blocked the event loop for 912 ms in SleepHandler.get
+ */
+export function reportBlocking(info: BlockingInfo, log: (msg: string) => void = console.warn): void {
+  log(formatBlocking(info));
+}
+
+function clean(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, "?");
+}
