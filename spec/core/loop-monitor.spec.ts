@@ -1,0 +1,117 @@
+// The loop-delay monitor on the real event loop: it sees a block as soon as the loop comes back,
+// recovers by itself, reports percentiles and utilization, and never keeps a process alive.
+// Also the one blocking warning's exact wording.
+import t from "tap";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { ErrorCode } from "../../core/errors.ts";
+import { EventLoopMonitor, formatBlocking, loopMonitor, reportBlocking } from "../../core/loop-monitor.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const monitorUrl = new URL("../../core/loop-monitor.ts", import.meta.url).href;
+
+function block(ms: number): void {
+  const started = performance.now();
+  while (performance.now() - started < ms) { /* hold the loop on purpose */ }
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await after(2);
+  }
+}
+
+t.test("a block is seen right after it, before any timer ran, then recovers by itself", async (t) => {
+  const monitor = new EventLoopMonitor({ interval: 10 }).start();
+  t.teardown(() => monitor.stop());
+  await after(50);
+  t.ok(monitor.delay < 200, `an idle loop reads ${monitor.delay.toFixed(1)} ms`);
+  await nextTurn();
+  block(250);
+  t.ok(monitor.delay >= 200, `right after a 250 ms block: ${monitor.delay.toFixed(1)} ms`);
+  await after(1); // the sampler has run now and recorded its own lateness
+  t.ok(monitor.delay >= 200, `after the sampler ran: ${monitor.delay.toFixed(1)} ms`);
+  await waitFor(() => monitor.delay < 50);
+  t.pass("delay fell back below 50 ms once the loop was free");
+});
+
+t.test("stats: percentiles in order, max sees the block, utilization in 0..1; reset starts over", async (t) => {
+  const monitor = new EventLoopMonitor({ interval: 10 }).start();
+  t.teardown(() => monitor.stop());
+  t.same(monitor.stats().delay, { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }, "no samples yet");
+  await after(60);
+  block(150);
+  await after(60);
+  const { delay, utilization } = monitor.stats();
+  t.ok(delay.max >= 120, `max ${delay.max} ms`);
+  t.ok(delay.p50 <= delay.p90 && delay.p90 <= delay.p99 && delay.p99 <= delay.max, JSON.stringify(delay));
+  t.ok(delay.mean > 0 && delay.mean <= delay.max);
+  t.ok(utilization > 0.3 && utilization <= 1, `150 ms busy of ~270 ms: utilization ${utilization.toFixed(2)}`);
+  monitor.reset();
+  await after(60);
+  const fresh = monitor.stats();
+  t.ok(fresh.delay.max < 120, `after reset() max is ${fresh.delay.max} ms`);
+  t.ok(fresh.utilization < utilization, `utilization of the idle window ${fresh.utilization.toFixed(2)}`);
+});
+
+t.test("a stopped monitor reads 0 and can start again", async (t) => {
+  const monitor = new EventLoopMonitor({ interval: 10 }).start();
+  t.ok(monitor.running);
+  monitor.stop();
+  t.notOk(monitor.running);
+  block(50);
+  t.equal(monitor.delay, 0);
+  monitor.start();
+  t.teardown(() => monitor.stop());
+  t.ok(monitor.running);
+  t.ok(monitor.delay < 50);
+});
+
+t.test("an invalid sampling interval throws E_INVALID_OPTION", async (t) => {
+  for (const interval of [0, -1, Number.NaN, Infinity]) {
+    t.throws(() => new EventLoopMonitor({ interval }), { code: ErrorCode.INVALID_OPTION }, `interval ${interval}`);
+  }
+});
+
+t.test("loopMonitor() is one shared monitor and its timer never keeps the process alive", async (t) => {
+  t.equal(loopMonitor(), loopMonitor());
+  t.type(loopMonitor().delay, "number");
+  const code = `
+    const { loopMonitor } = await import(${JSON.stringify(monitorUrl)});
+    const started = performance.now();
+    while (performance.now() - started < 60) {}
+    console.log(JSON.stringify({ delay: loopMonitor().delay }));
+    process.on("exit", () => console.log("exited by itself"));
+  `;
+  const result = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: root });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error("the monitor kept the child alive")); }, 10_000);
+    child.on("close", (exitCode) => { clearTimeout(timer); resolve({ code: exitCode, stdout }); });
+  });
+  t.equal(result.code, 0);
+  t.match(result.stdout, /exited by itself/);
+});
+
+t.test("reportBlocking logs one line naming method, path, duration and handler method", async (t) => {
+  const lines: string[] = [];
+  reportBlocking({ method: "GET", path: "/sleep/5", handler: "SleepHandler", hook: "get", ms: 912.4 }, (m) => lines.push(m));
+  t.same(lines, ["GET /sleep/5 blocked the event loop for 912 ms in SleepHandler.get"]);
+});
+
+t.test("reportBlocking defaults to console.warn", async (t) => {
+  const warned = t.capture(console, "warn", () => {});
+  reportBlocking({ method: "POST", path: "/upload", handler: "UploadHandler", hook: "prepare", ms: 51.6 });
+  t.same(warned().map((call) => call.args), [["POST /upload blocked the event loop for 52 ms in UploadHandler.prepare"]]);
+});
+
+t.test("control characters in the path cannot forge log lines", async (t) => {
+  const line = formatBlocking({ method: "GET", path: "/a\r\nFAKE log line", handler: "H", hook: "get", ms: 10 });
+  t.equal(line, "GET /a??FAKE log line blocked the event loop for 10 ms in H.get");
+});
