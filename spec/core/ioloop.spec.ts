@@ -277,3 +277,24 @@ t.test("stats() reports loop delay percentiles and utilization", async (t) => {
   t.ok(stats.delay.p50 <= stats.delay.p90 && stats.delay.p90 <= stats.delay.p99 && stats.delay.p99 <= stats.delay.max);
   t.ok(stats.utilization > 0 && stats.utilization <= 1, `utilization ${stats.utilization}`);
 });
+
+t.test("a logger that throws does not take the loop down", async (t) => {
+  const loop = new IOLoop({ logError: () => { throw new Error("logger down"); } });
+  let after = false;
+  loop.addCallback(() => { throw new Error("first"); });
+  loop.addCallback(() => { after = true; });
+  await waitFor(() => after);
+  t.ok(after, "the next callback still ran");
+});
+
+t.test("an unref'd timeout lets the process exit; a ref'd one keeps it alive", async (t) => {
+  const result = await runChild(`
+    const loop = IOLoop.current();
+    loop.callLater(10_000, () => console.log("unref'd one ran")).unref();
+    loop.callLater(50, () => console.log("ref'd one ran"));
+    process.on("exit", () => console.log("exited"));
+  `);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /ref'd one ran\nexited/);
+  t.notMatch(result.stdout, /unref'd one ran/);
+});

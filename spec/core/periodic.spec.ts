@@ -122,6 +122,10 @@ t.test("the class asks for Tornado's deadlines: first one period after start, ov
   const pc = new PeriodicCallback(() => { loop.now += durations[call++] ?? 0; }, 10, 0, { ioloop: loop });
   pc.start();
   t.same(loop.pendingDeadlines(), [1010], "first call one period after start()");
+  loop.now = 1003;
+  pc.start();
+  t.same(loop.pendingDeadlines(), [1010], "start() while running changes nothing");
+  loop.now = 1000;
   const fired: number[] = [];
   for (let i = 0; i < durations.length; i++) fired.push(await loop.fireNext());
   t.same(fired, [1010, 1020, 1030, 1050, 1070, 1100, 1130, 1170, 1210, 1220, 1230]);
