@@ -1,0 +1,248 @@
+/**
+ * `Application`: the rule table and settings of an app, and the dispatch of one request to a
+ * new handler: path split, overload check, route match, group decoding, `handler.execute()`.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { HTTPError } from "./errors.ts";
+import { log } from "./log.ts";
+import { loopMonitor } from "./loop-monitor.ts";
+import { Router, type RouteMatch } from "./router.ts";
+import { RequestHandler, noKwargs, type HandlerContext } from "./handler.ts";
+import { HTTPServerRequest, hostNameOf } from "./request.ts";
+import { sendErrorPage } from "./respond.ts";
+import { STANDALONE, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
+import { HTTPServer } from "./httpserver.ts";
+import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
+import type { CookieOptions } from "./cookies.ts";
+import type { SecretSpec } from "./signing.ts";
+
+/** A handler class: `RequestHandler` or a subclass. */
+export type HandlerClass = typeof RequestHandler;
+
+/** A rule built by {@link url}. */
+export interface URLSpec {
+  readonly pattern: string | RegExp;
+  readonly handler: HandlerClass;
+  readonly initArgs?: unknown;
+  readonly name?: string;
+}
+
+/** A routing rule: `[pattern, Handler]`, with optional init arguments and name, or `url(...)`. */
+export type Rule =
+  | readonly [string | RegExp, HandlerClass]
+  | readonly [string | RegExp, HandlerClass, unknown]
+  | readonly [string | RegExp, HandlerClass, unknown, string]
+  | URLSpec;
+
+/**
+ * A named rule. Tornado's `url()`.
+ *
+ * @example
+ * new Application([url("/user/(\\d+)", UserHandler, undefined, "user")]).reverseUrl("user", 7); // "/user/7"
+ */
+export function url(pattern: string | RegExp, handler: HandlerClass, initArgs?: unknown, name?: string): URLSpec {
+  return { pattern, handler, initArgs, ...(name === undefined ? {} : { name }) };
+}
+
+/** Application settings (all optional). Apps may add their own keys. */
+export interface AppSettings {
+  /** Serve tracebacks and log more. */
+  debug?: boolean;
+  /** Send the stack of a 500's error in the error page. */
+  serveTraceback?: boolean;
+  /** Handler for requests no rule matches (default: 404). */
+  defaultHandlerClass?: HandlerClass;
+  defaultHandlerArgs?: unknown;
+  /** gzip/brotli responses to clients that accept it. */
+  compressResponse?: boolean;
+  /** Automatic `ETag` and 304 (default true). */
+  etag?: boolean;
+  /** Secret for signed cookies: one string, or keys by version with `keyVersion`. */
+  cookieSecret?: SecretSpec;
+  /** The key version new signed cookies use when `cookieSecret` is a map. */
+  keyVersion?: number;
+  /** Require the XSRF token on POST, PUT, PATCH and DELETE. */
+  xsrfCookies?: boolean;
+  /** Options of the `_xsrf` cookie. */
+  xsrfCookieOptions?: CookieOptions;
+  /** Where `@authenticated` sends anonymous users. */
+  loginUrl?: string;
+  /** Directory served under `staticUrlPrefix` by `StaticFileHandler`. */
+  staticPath?: string;
+  /** Default `/static/`. */
+  staticUrlPrefix?: string;
+  /** Called once per finished request instead of the default access log. */
+  logFunction?: (handler: RequestHandler) => void;
+  /** Log handler code that holds the event loop longer than this many ms. */
+  blockingThreshold?: number;
+  /** Answer 503 with `Retry-After` while the event-loop delay is above this many ms. */
+  maxEventLoopDelay?: number;
+  [key: string]: unknown;
+}
+
+class NotFoundHandler extends RequestHandler {
+  // Thrown before the method check, so any method on an unknown URL is a 404, not a 405.
+  override initialize(): void {
+    throw new HTTPError(404);
+  }
+  // An unknown URL is a 404 even with XSRF on, not a 403 (Tornado's ErrorHandler).
+  override checkXsrfCookie(): void {}
+}
+
+interface HostRules {
+  readonly host: RegExp;
+  readonly router: Router<Target>;
+}
+
+interface Target {
+  readonly handler: HandlerClass;
+  readonly initArgs: unknown;
+}
+
+/**
+ * A web application: rules, settings, and the entry points that serve it.
+ *
+ * @example
+ * const app = new Application([["/", MainHandler], ["/sleep/(\\d+)", SleepHandler]]);
+ * await app.listen(8888);
+ */
+export class Application {
+  readonly settings: AppSettings;
+  readonly #router = new Router<Target>();
+  readonly #hosts: HostRules[] = [];
+  readonly #listener: (req: IncomingMessage, res: ServerResponse) => void;
+
+  constructor(rules: readonly Rule[] = [], settings: AppSettings = {}) {
+    this.settings = settings;
+    for (const rule of rules) addRule(this.#router, rule);
+    this.#listener = (req, res) => this.handle(req, res, STANDALONE);
+  }
+
+  /** Adds rules that apply only when the `Host` (lower-cased, port removed) matches `hostPattern`. */
+  addHandlers(hostPattern: string | RegExp, rules: readonly Rule[]): void {
+    const source = typeof hostPattern === "string" ? hostPattern : hostPattern.source;
+    const host = new RegExp(`^(?:${source.replace(/^\^/, "").replace(/\$$/, "")})$`, typeof hostPattern === "string" ? "i" : hostPattern.flags);
+    const router = new Router<Target>();
+    for (const rule of rules) addRule(router, rule);
+    this.#hosts.push({ host, router });
+  }
+
+  /** The path of the rule named `name`, its groups filled with `args` (percent-encoded). */
+  reverseUrl(name: string, ...args: unknown[]): string {
+    for (const { router } of this.#hosts) if (router.has(name)) return router.reverse(name, args);
+    return this.#router.reverse(name, args);
+  }
+
+  /** A `(req, res)` listener for `http.createServer` or any node:http host. */
+  callback(): (req: IncomingMessage, res: ServerResponse) => void {
+    return this.#listener;
+  }
+
+  /** Runs one request in-process through node:http, without a socket. */
+  inject(options: InjectOptions): Promise<InjectResponse> {
+    return inject(this.#listener, options);
+  }
+
+  /** Shorthand for `new HTTPServer(app, options).listen(port, host)`; resolves to the server. */
+  async listen(port: number, host?: string, options?: HTTPServerOptions): Promise<HTTPServer> {
+    const server = new HTTPServer(this, options);
+    await server.listen(port, host);
+    return server;
+  }
+
+  /** The route for a request, as the dispatch would find it (used by upgrades, e.g. WebSocket). */
+  find(hostName: string, path: string): RouteMatch<Target> | null {
+    for (const { host, router } of this.#hosts) {
+      if (host.test(hostName)) {
+        const match = router.match(path);
+        if (match !== null) return match;
+      }
+    }
+    return this.#router.match(path);
+  }
+
+  /** Serves one request. Called by `HTTPServer` with its context; never throws. */
+  handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void {
+    const target = req.url ?? "/";
+    const q = target.indexOf("?");
+    let path = q === -1 ? target : target.slice(0, q);
+    const query = q === -1 ? "" : target.slice(q + 1);
+    const accept = req.headers.accept;
+    if (path.charCodeAt(0) !== 47 /* "/" */) {
+      const absolute = absolutePath(path);
+      if (absolute === null) return sendErrorPage(res, 400, accept);
+      path = absolute;
+    }
+    const maxDelay = this.settings.maxEventLoopDelay;
+    if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
+      return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) });
+    }
+    const match = this.find(hostNameOf(req.headers.host ?? ""), path);
+    let handler: HandlerClass;
+    let initArgs: unknown;
+    let pathArgs: (string | undefined)[] = [];
+    let pathKwargs = noKwargs();
+    if (match === null) {
+      handler = this.settings.defaultHandlerClass ?? NotFoundHandler;
+      initArgs = this.settings.defaultHandlerArgs;
+    } else {
+      handler = match.route.target.handler;
+      initArgs = match.route.target.initArgs;
+      try {
+        const decoded = match.groups.map(decodeGroup);
+        if (match.route.groupNames === null) pathArgs = decoded;
+        else {
+          pathKwargs = Object.create(null) as Record<string, string | undefined>;
+          match.route.groupNames.forEach((name, i) => { pathKwargs[name] = decoded[i]; });
+        }
+      } catch {
+        return sendErrorPage(res, 400, accept);
+      }
+    }
+    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs };
+    const instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);
+    void instance.execute();
+  }
+
+  /** Logs a finished request: `settings.logFunction`, or Tornado's access-log levels. */
+  logRequest(handler: RequestHandler): void {
+    const custom = this.settings.logFunction;
+    if (custom !== undefined) {
+      custom(handler);
+      return;
+    }
+    const status = handler.getStatus();
+    if (status < 400 && !this.settings.debug) return;
+    const r = handler.request;
+    const line = `${status} ${r.method} ${r.uri} (${r.remoteIp}) ${r.requestTime().toFixed(2)}ms`;
+    if (status >= 500) log.error(line);
+    else if (status >= 400) log.warn(line);
+    else log.info(line);
+  }
+}
+
+function addRule(router: Router<Target>, rule: Rule): void {
+  if (isSpec(rule)) router.add(rule.pattern, { handler: rule.handler, initArgs: rule.initArgs }, rule.name);
+  else router.add(rule[0], { handler: rule[1], initArgs: rule[2] }, rule[3]);
+}
+
+function isSpec(rule: Rule): rule is URLSpec {
+  return !Array.isArray(rule);
+}
+
+// Captured groups are percent-decoded as UTF-8; `+` stays `+` (it is not a space in a path).
+function decodeGroup(value: string | undefined): string | undefined {
+  if (value === undefined || !value.includes("%")) return value;
+  return decodeURIComponent(value);
+}
+
+// RFC 9112 §3.2.2: absolute-form targets (sent to proxies) carry the path after the authority.
+function absolutePath(target: string): string | null {
+  if (target === "*") return "*";
+  if (!/^https?:\/\//i.test(target)) return null;
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return null;
+  }
+}

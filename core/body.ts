@@ -1,0 +1,248 @@
+/**
+ * Request bodies: reading one from the socket within its limits (size, inactivity, optional
+ * gzip), and parsing query strings, form-urlencoded, multipart and JSON bodies into arguments.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
+import { createGunzip, createInflate } from "node:zlib";
+import { ErrorCode, HTTPError } from "./errors.ts";
+
+/** Arguments by name; every name has one or more values, in order. */
+export type ArgumentMap = Record<string, string[]>;
+
+/** A file uploaded in a multipart body. */
+export interface UploadedFile {
+  readonly filename: string;
+  readonly contentType: string;
+  readonly body: Buffer;
+}
+
+/** Uploaded files by field name. */
+export type FileMap = Record<string, UploadedFile[]>;
+
+/** The limits a body is read under. */
+export interface BodyLimits {
+  /** Largest body accepted, in bytes (after decompression when `decompress` is on). */
+  readonly maxBodySize: number;
+  /** Longest pause between two chunks of the body, in ms (0: none). */
+  readonly bodyTimeout: number;
+  /** Decompress `Content-Encoding: gzip`/`deflate` bodies. */
+  readonly decompress: boolean;
+}
+
+/** Whether the request announces a body at all (`Content-Length` > 0 or chunked). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  if (length !== undefined) return length !== "0";
+  return req.headers["transfer-encoding"] !== undefined;
+}
+
+/**
+ * The declared `Content-Length` is over the limit: answer 413 without reading the body.
+ */
+export function declaredTooLarge(req: IncomingMessage, maxBodySize: number): boolean {
+  const length = req.headers["content-length"];
+  return length !== undefined && Number(length) > maxBodySize;
+}
+
+/**
+ * The body stream a handler reads from: the request itself, or a decompressor in front of it.
+ * Unknown encodings are refused with 415 rather than handed on compressed.
+ */
+export function bodyStream(req: IncomingMessage, decompress: boolean): Readable {
+  const encoding = req.headers["content-encoding"]?.trim().toLowerCase();
+  if (!decompress || encoding === undefined || encoding === "identity") return req;
+  if (encoding === "gzip" || encoding === "x-gzip") return req.pipe(createGunzip());
+  if (encoding === "deflate") return req.pipe(createInflate());
+  throw new HTTPError(415, `Unsupported Content-Encoding ${encoding}`);
+}
+
+/**
+ * Reads the whole body within `limits`. Over `maxBodySize` → 413 (reading stops at once);
+ * a pause longer than `bodyTimeout` → 408; a corrupt compressed body → 400.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    let stream: Readable;
+    try {
+      stream = bodyStream(req, limits.decompress);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (limits.bodyTimeout > 0) {
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(new HTTPError(408, "Timed out reading the request body")), limits.bodyTimeout);
+      }
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("error", onError);
+      req.off("aborted", onAborted);
+    };
+    const fail = (err: Error): void => {
+      cleanup();
+      req.pause();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limits.maxBodySize) {
+        const err = new HTTPError(413, `Body larger than maxBodySize (${limits.maxBodySize} bytes)`);
+        (err as { code: string }).code = ErrorCode.BODY_TOO_LARGE;
+        fail(err);
+        return;
+      }
+      chunks.push(chunk);
+      arm();
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      fail(stream === req ? err : new HTTPError(400, `Corrupt compressed body: ${err.message}`));
+    };
+    const onAborted = (): void => fail(new HTTPError(400, "Client closed the connection while sending the body"));
+    stream.on("data", onData);
+    stream.on("end", onEnd);
+    stream.on("error", onError);
+    req.on("aborted", onAborted);
+    arm();
+  });
+}
+
+/** Decodes one `application/x-www-form-urlencoded` component: `+` is a space. */
+function decodeFormComponent(text: string): string {
+  const spaced = text.includes("+") ? text.replace(/\+/g, " ") : text;
+  if (!spaced.includes("%")) return spaced;
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    throw new HTTPError(400, `Invalid percent-encoding in argument ${JSON.stringify(text.slice(0, 64))}`);
+  }
+}
+
+/** Parses a query string or form body. Blank values are kept (Tornado's `keep_blank_values`). */
+export function parseQueryString(query: string): ArgumentMap {
+  const out = Object.create(null) as ArgumentMap;
+  if (query === "") return out;
+  for (const pair of query.split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const name = decodeFormComponent(eq === -1 ? pair : pair.slice(0, eq));
+    const value = eq === -1 ? "" : decodeFormComponent(pair.slice(eq + 1));
+    (out[name] ??= []).push(value);
+  }
+  return out;
+}
+
+/** The parsed body: its arguments and files, and the JSON value for a JSON body. */
+export interface ParsedBody {
+  readonly arguments: ArgumentMap;
+  readonly files: FileMap;
+}
+
+/**
+ * Parses a body by its `Content-Type`. Form-urlencoded and multipart fill arguments and files;
+ * a JSON object's scalar members become arguments too. Malformed bodies → 400.
+ */
+export function parseBody(contentType: string | undefined, body: Buffer): ParsedBody {
+  const files = Object.create(null) as FileMap;
+  if (contentType === undefined || body.length === 0) return { arguments: Object.create(null) as ArgumentMap, files };
+  const type = contentType.split(";", 1)[0]!.trim().toLowerCase();
+  if (type === "application/x-www-form-urlencoded") {
+    return { arguments: parseQueryString(decodeUtf8(body, "form body")), files };
+  }
+  if (type === "multipart/form-data") {
+    const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+    if (boundary === null) throw new HTTPError(400, "multipart/form-data without a boundary");
+    return parseMultipart(body, boundary[1] ?? boundary[2]!);
+  }
+  if (type === "application/json" || type.endsWith("+json")) {
+    const value = parseJson(body);
+    const args = Object.create(null) as ArgumentMap;
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      for (const [name, v] of Object.entries(value)) {
+        if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") args[name] = [String(v)];
+      }
+    }
+    return { arguments: args, files };
+  }
+  return { arguments: Object.create(null) as ArgumentMap, files };
+}
+
+/** Parses a JSON body; invalid JSON or UTF-8 → 400. */
+export function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(decodeUtf8(body, "JSON body"));
+  } catch (err) {
+    if (err instanceof HTTPError) throw err;
+    throw badBody(`Invalid JSON body: ${(err as Error).message}`);
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function decodeUtf8(body: Buffer, what: string): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw badBody(`Invalid UTF-8 in the ${what}`);
+  }
+}
+
+function badBody(message: string): HTTPError {
+  const err = new HTTPError(400, message);
+  (err as { code: string }).code = ErrorCode.BAD_BODY;
+  return err;
+}
+
+/** Parses `multipart/form-data` (RFC 7578) held whole in memory. */
+function parseMultipart(body: Buffer, boundary: string): ParsedBody {
+  const args = Object.create(null) as ArgumentMap;
+  const files = Object.create(null) as FileMap;
+  const delimiter = Buffer.from(`--${boundary}`);
+  let pos = body.indexOf(delimiter);
+  if (pos === -1) throw badBody("multipart body without its boundary");
+  for (;;) {
+    pos += delimiter.length;
+    if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break; // "--": the closing delimiter
+    if (body[pos] === 0x0d && body[pos + 1] === 0x0a) pos += 2;
+    const next = body.indexOf(delimiter, pos);
+    if (next === -1) throw badBody("multipart body is truncated (no closing boundary)");
+    // The part ends with CRLF before the next delimiter.
+    const part = body.subarray(pos, next >= 2 && body[next - 2] === 0x0d ? next - 2 : next);
+    const headerEnd = part.indexOf("\r\n\r\n");
+    if (headerEnd === -1) throw badBody("multipart part without headers");
+    const headers = part.subarray(0, headerEnd).toString("latin1");
+    const content = part.subarray(headerEnd + 4);
+    const disposition = /^content-disposition:\s*form-data(.*)$/im.exec(headers);
+    if (disposition === null) throw badBody("multipart part without Content-Disposition: form-data");
+    const name = dispositionParam(disposition[1]!, "name");
+    if (name === null) throw badBody("multipart part without a name");
+    const filename = dispositionParam(disposition[1]!, "filename");
+    if (filename !== null) {
+      const type = /^content-type:\s*(.+)$/im.exec(headers)?.[1]?.trim() ?? "application/unknown";
+      (files[name] ??= []).push({ filename, contentType: type, body: Buffer.from(content) });
+    } else {
+      (args[name] ??= []).push(decodeUtf8(content, `multipart field ${name}`));
+    }
+    pos = next;
+  }
+  return { arguments: args, files };
+}
+
+function dispositionParam(params: string, key: string): string | null {
+  const m = new RegExp(`;\\s*${key}="((?:[^"\\\\]|\\\\.)*)"|;\\s*${key}=([^;\\s]+)`, "i").exec(params);
+  if (m === null) return null;
+  const raw = m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!;
+  // Header bytes were read as latin1; browsers send UTF-8 names.
+  return Buffer.from(raw, "latin1").toString("utf8");
+}

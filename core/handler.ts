@@ -1,0 +1,457 @@
+/**
+ * `RequestHandler`: Tornado's request lifecycle in one readable `execute()`, and the output
+ * side of a handler (status, headers, buffered or streamed body, errors, redirects).
+ * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ErrorCode, Finish, HTTPError, TyphoonError } from "./errors.ts";
+import { errorText, log } from "./log.ts";
+import { reportBlocking } from "./loop-monitor.ts";
+import { bodyStream, declaredTooLarge, hasBody, parseBody, readBody } from "./body.ts";
+import {
+  bodyLength, checkHeader, errorPage, etagMatches, etagOf, isBodyless, joinChunks, sendHead, sendWhole,
+  type Body, type HeaderMap,
+} from "./respond.ts";
+import { HandlerIO } from "./handler-io.ts";
+import type { HTTPServerRequest } from "./request.ts";
+import type { ServerContext } from "./server-options.ts";
+import type { Application } from "./app.ts";
+
+/** What the application hands a handler besides the request. Internal to typhoon. */
+export interface HandlerContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly server: ServerContext;
+  readonly initArgs: unknown;
+  readonly pathArgs: (string | undefined)[];
+  readonly pathKwargs: Record<string, string | undefined>;
+}
+
+/** The HTTP methods a handler may implement. */
+export type HTTPMethod = "GET" | "HEAD" | "POST" | "DELETE" | "PATCH" | "PUT" | "OPTIONS";
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+// Lifecycle hooks take whatever their subclass declares; they are called with the request's values.
+type Hook = (...args: never[]) => unknown;
+type Callable = (...args: unknown[]) => unknown;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
+}
+
+/**
+ * Subclass it and implement `get`, `post`, ...; path groups arrive as arguments.
+ *
+ * @example
+ * class UserHandler extends RequestHandler {
+ *   async get(id: string): Promise<void> {
+ *     this.write({ id, name: await db.name(id) });
+ *   }
+ * }
+ */
+export class RequestHandler extends HandlerIO {
+  /** The methods this handler accepts at all; others get 405. */
+  static supportedMethods: readonly string[] = ["GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"];
+  /** Stream the request body: `prepare()` on headers, then `dataReceived(chunk)` per chunk. */
+  static streamRequestBody = false;
+
+  /** Positional path groups, percent-decoded. */
+  readonly pathArgs: (string | undefined)[];
+  /** Named path groups, percent-decoded. */
+  readonly pathKwargs: Record<string, string | undefined>;
+
+  readonly #ctx: HandlerContext;
+  #status = 200;
+  #reason: string | undefined = undefined;
+  #headers: HeaderMap;
+  #chunks: Body[] = [];
+  #headersWritten = false;
+  #finished = false;
+  #detached = false;
+  #closeAfter = false;
+  readonly #blockingThreshold: number | undefined;
+
+  constructor(application: Application, request: HTTPServerRequest, ctx: HandlerContext) {
+    super(application, request);
+    this.#ctx = ctx;
+    this.pathArgs = ctx.pathArgs;
+    this.pathKwargs = ctx.pathKwargs;
+    this.#blockingThreshold = application.settings.blockingThreshold;
+    this.#headers = this.#defaultHeaders();
+    this.setDefaultHeaders();
+  }
+
+  // ---- The lifecycle ------------------------------------------------------------------------
+
+  /**
+   * Runs the request: initialize → method check → body → XSRF → current user → prepare →
+   * the method → finish → onFinish. Called by the application; never throws.
+   */
+  async execute(): Promise<void> {
+    const { req, initArgs } = this.#ctx;
+    const method = this.request.method;
+    try {
+      const init = this.#call("initialize", this.initialize, [initArgs]);
+      if (isThenable(init)) await init;
+      const fn = this.#methodFunction(method);
+      const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
+      if (!streaming && hasBody(req)) await this.#readBody();
+      if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
+      if (this.getCurrentUser !== HandlerIO.prototype.getCurrentUser) {
+        const user = this.#call("getCurrentUser", this.getCurrentUser, []);
+        this.currentUser = isThenable(user) ? await user : user;
+      }
+      const prepared = this.#call("prepare", this.prepare, []);
+      if (isThenable(prepared)) await prepared;
+      if (this.#finished || this.#detached) return;
+      if (streaming) await this.#streamBody();
+      const args = this.pathKwargs === NO_KWARGS ? this.pathArgs : [this.pathKwargs];
+      const result = this.#call(method.toLowerCase(), fn, args);
+      if (isThenable(result)) await result;
+      if (!this.#finished && !this.#detached) this.finish();
+    } catch (err) {
+      this.#handleException(err);
+    }
+  }
+
+  /** Hook: called first with the rule's init arguments (Tornado's `initialize(**kwargs)`). */
+  initialize(_initArgs?: unknown): void | Promise<void> {}
+
+  /** Hook: called before the HTTP method; finishing the response here skips the method. */
+  prepare(): void | Promise<void> {}
+
+  /** Hook: called after the response is finished (logging, cleanup). */
+  onFinish(): void | Promise<void> {}
+
+  /** Hook: the client closed the connection before the response was finished. */
+  onConnectionClose(): void {}
+
+  /** Hook for `streamRequestBody` handlers: one chunk of the body; may return a promise (backpressure). */
+  dataReceived(_chunk: Buffer): void | Promise<void> {}
+
+  /** Hook: sets the headers every response starts with (called at construction and by `clear()`). */
+  setDefaultHeaders(): void {}
+
+  /** Takes the response away from typhoon (for WebSocket or a mounted node app). */
+  detach(): { req: IncomingMessage; res: ServerResponse } {
+    this.#detached = true;
+    return { req: this.#ctx.req, res: this.#ctx.res };
+  }
+
+  // ---- Output -------------------------------------------------------------------------------
+
+  /** Sets the status code (and optionally the reason phrase). */
+  setStatus(status: number, reason?: string): void {
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid status ${status}`);
+    this.#status = status;
+    this.#reason = reason === undefined ? undefined : checkHeader("Reason", reason);
+  }
+
+  /** The status code of the response. */
+  getStatus(): number {
+    return this.#status;
+  }
+
+  /** Sets a header, replacing any value it had. CR, LF and other controls throw. */
+  setHeader(name: string, value: string | number | Date): void {
+    this.#headers[name.toLowerCase()] = checkHeader(name, value);
+  }
+
+  /** Adds a value to a header that may repeat. */
+  addHeader(name: string, value: string | number | Date): void {
+    const key = name.toLowerCase();
+    const text = checkHeader(name, value);
+    const current = this.#headers[key];
+    this.#headers[key] = current === undefined ? text : Array.isArray(current) ? [...current, text] : [current, text];
+  }
+
+  /** Removes a header. */
+  clearHeader(name: string): void {
+    delete this.#headers[name.toLowerCase()];
+  }
+
+  /** A header set on the response so far. */
+  getHeader(name: string): string | string[] | undefined {
+    return this.#headers[name.toLowerCase()];
+  }
+
+  /** Resets headers, status and buffered body (cookies set so far are kept, as in Tornado). */
+  clear(): void {
+    this.#headers = this.#defaultHeaders();
+    this.#status = 200;
+    this.#reason = undefined;
+    this.#chunks = [];
+    this.setDefaultHeaders();
+  }
+
+  /**
+   * Buffers output: a string (HTML by default), bytes, or a plain object/array sent as JSON.
+   */
+  write(chunk: string | Uint8Array | object): void {
+    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "write() after finish()");
+    if (typeof chunk === "string") this.#chunks.push(chunk);
+    else if (chunk instanceof Uint8Array) this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    else if (typeof chunk === "object" && chunk !== null) {
+      // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
+      this.#chunks.push(JSON.stringify(chunk).replace(/<\//g, "<\\/"));
+      this.#headers["content-type"] = "application/json; charset=UTF-8";
+    } else throw new TypeError(`write() takes a string, bytes or an object, not ${typeof chunk}`);
+  }
+
+  /**
+   * Sends the headers and what is buffered; later writes stream (chunked on HTTP/1.1).
+   * Resolves once the socket has taken the data (backpressure).
+   */
+  flush(): Promise<void> {
+    const res = this.#ctx.res;
+    if (!this.#headersWritten) {
+      this.#headersWritten = true;
+      this.#prepareHeaders();
+      sendHead(res, this.#status, this.#reason, this.#headers);
+    }
+    const body = joinChunks(this.#chunks);
+    this.#chunks = [];
+    if (bodyLength(body) === 0 || res.destroyed) return Promise.resolve();
+    if (res.write(body)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => { res.off("drain", done); res.off("close", done); resolve(); };
+      res.on("drain", done);
+      res.on("close", done);
+    });
+  }
+
+  /** Finishes the response, optionally writing a last chunk. A second call throws. */
+  finish(chunk?: string | Uint8Array | object): void {
+    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
+    if (chunk !== undefined) this.write(chunk);
+    const res = this.#ctx.res;
+    if (this.#headersWritten) {
+      const rest = joinChunks(this.#chunks);
+      if (bodyLength(rest) > 0) res.end(rest);
+      else res.end();
+    } else {
+      this.#headersWritten = true;
+      let body: Body | null = joinChunks(this.#chunks);
+      const method = this.request.method;
+      if (this.#status === 200 && (method === "GET" || method === "HEAD") && this.settings.etag !== false && this.#headers["etag"] === undefined) {
+        const etag = this.computeEtag(body);
+        if (etag !== null) {
+          this.#headers["etag"] = etag;
+          if (etagMatches(this.request.headers["if-none-match"], etag)) this.#status = 304;
+        }
+      }
+      if (isBodyless(this.#status)) {
+        body = null;
+        delete this.#headers["content-length"];
+        if (this.#status === 304) delete this.#headers["content-type"];
+      } else if (this.#headers["content-length"] === undefined) {
+        this.#headers["content-length"] = String(bodyLength(body));
+      }
+      this.#prepareHeaders();
+      sendWhole(res, this.#status, this.#reason, this.#headers, body);
+    }
+    this.#chunks = [];
+    this.#finished = true;
+    this.#afterFinish();
+  }
+
+  /** Whether the response has been finished. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Whether the headers have been sent. */
+  get headersWritten(): boolean {
+    return this.#headersWritten;
+  }
+
+  /** Redirects with 302 (or 301 when permanent, or an explicit 3xx status) and finishes. */
+  redirect(url: string, permanent = false, status?: number): void {
+    if (this.#headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
+    const code = status ?? (permanent ? 301 : 302);
+    if (!Number.isInteger(code) || code < 300 || code > 399) {
+      throw new TyphoonError(ErrorCode.INVALID_OPTION, `redirect() status must be 3xx, got ${code}`);
+    }
+    this.setStatus(code);
+    this.setHeader("Location", url);
+    this.finish();
+  }
+
+  /** Hook: the ETag of a buffered body, or `null` for none (Tornado's `compute_etag`). */
+  computeEtag(body: Body): string | null {
+    return etagOf(body);
+  }
+
+  // ---- Errors -------------------------------------------------------------------------------
+
+  /** Sends an error response through `writeError` (safe to call from anywhere in the handler). */
+  sendError(status = 500, info: { error?: unknown } = {}): void {
+    if (this.#headersWritten) {
+      // The status line is gone: the only honest signal left is to cut the connection.
+      log.error(`Cannot send error ${status} after headers were written; closing the connection`);
+      if (!this.#finished) {
+        this.#finished = true;
+        this.#ctx.res.destroy();
+        this.#afterFinish();
+      }
+      return;
+    }
+    this.clear();
+    const error = info.error;
+    this.setStatus(status, error instanceof HTTPError ? error.reason : undefined);
+    if (status === 405) this.setHeader("Allow", allowedMethods(this).join(", "));
+    try {
+      this.writeError(status, info);
+    } catch (err) {
+      log.error(`Uncaught exception in writeError for ${this.#summary()}`, err);
+      this.clear();
+      this.setStatus(500);
+      this.#chunks = [];
+    }
+    if (!this.#finished) this.finish();
+  }
+
+  /** Hook: writes the error page. The default is HTML, or JSON when `Accept` prefers it. */
+  writeError(status: number, info: { error?: unknown } = {}): void {
+    const error = info.error;
+    const serveTrace = this.settings.serveTraceback ?? this.settings.debug ?? false;
+    const trace = serveTrace && error !== undefined && !(error instanceof HTTPError) ? errorText(error) : undefined;
+    const page = errorPage(status, this.#reason, this.request.headers.accept, trace);
+    this.setHeader("Content-Type", page.contentType);
+    this.finish(page.body);
+  }
+
+  // ---- Internals ----------------------------------------------------------------------------
+
+  #defaultHeaders(): HeaderMap {
+    const headers = Object.create(null) as HeaderMap;
+    headers["content-type"] = "text/html; charset=UTF-8";
+    headers["server"] = "typhoon";
+    return headers;
+  }
+
+  #prepareHeaders(): void {
+    const cookies = this.newCookieHeaders();
+    if (cookies.length > 0) this.#headers["set-cookie"] = cookies;
+    const server = this.#ctx.server;
+    if (server.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
+  }
+
+  /** Calls one lifecycle hook; with `blockingThreshold` set, times its synchronous part. */
+  #call(hook: string, fn: Hook | undefined, args: readonly unknown[]): unknown {
+    if (fn === undefined) return undefined;
+    const threshold = this.#blockingThreshold;
+    if (threshold === undefined) return (fn as Callable).apply(this, args as unknown[]);
+    const start = performance.now();
+    try {
+      return (fn as Callable).apply(this, args as unknown[]);
+    } finally {
+      const ms = performance.now() - start;
+      if (ms > threshold) {
+        reportBlocking({ method: this.request.method, path: this.request.path, handler: this.constructor.name, hook, ms },
+          (message) => log.warn(message));
+      }
+    }
+  }
+
+  #methodFunction(method: string): Hook | undefined {
+    const cls = this.constructor as typeof RequestHandler;
+    if (!cls.supportedMethods.includes(method)) throw new HTTPError(405);
+    const self = this as unknown as Record<string, Hook | undefined>;
+    let fn = self[method.toLowerCase()];
+    if (typeof fn !== "function" && method === "HEAD") fn = self["get"];
+    if (typeof fn === "function") return fn;
+    if (method === "OPTIONS") return defaultOptions;
+    throw new HTTPError(405);
+  }
+
+  async #readBody(): Promise<void> {
+    const { req, server } = this.#ctx;
+    if (declaredTooLarge(req, server.maxBodySize)) {
+      throw Object.assign(new HTTPError(413, `Content-Length over maxBodySize (${server.maxBodySize} bytes)`), { code: ErrorCode.BODY_TOO_LARGE });
+    }
+    const body = await readBody(req, { maxBodySize: server.maxBodySize, bodyTimeout: server.bodyTimeout, decompress: server.decompressRequest });
+    const parsed = parseBody(this.request.headers["content-type"], body);
+    this.request.setBody(body, parsed.arguments, parsed.files);
+  }
+
+  async #streamBody(): Promise<void> {
+    const { req, server } = this.#ctx;
+    if (!hasBody(req)) return;
+    if (declaredTooLarge(req, server.maxBodySize)) throw new HTTPError(413, "Content-Length over maxBodySize");
+    const stream = bodyStream(req, server.decompressRequest);
+    let size = 0;
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      if (size > server.maxBodySize) throw new HTTPError(413, "Streamed body over maxBodySize");
+      // Async iteration pulls the next chunk only after this one is handled: backpressure.
+      const r = this.#call("dataReceived", this.dataReceived, [chunk]);
+      if (isThenable(r)) await r;
+    }
+  }
+
+  #handleException(err: unknown): void {
+    if (err instanceof Finish) {
+      if (!this.#finished) this.finish(err.chunk === undefined ? undefined : (err.chunk as string));
+      return;
+    }
+    if (this.#finished || this.#detached) {
+      log.error(`Exception after the response was finished in ${this.#summary()}`, err);
+      return;
+    }
+    if (err instanceof HTTPError) {
+      if (err.logMessage !== undefined) log.warn(`${err.status} ${this.#summary()}: ${err.logMessage}`);
+      // The unread body would be parsed as the next request: close the connection after answering.
+      if (err.status === 413 || err.status === 408) this.#closeAfter = true;
+      this.sendError(err.status, { error: err });
+      return;
+    }
+    log.error(`Uncaught exception ${this.#summary()}`, err);
+    this.sendError(500, { error: err });
+  }
+
+  #afterFinish(): void {
+    this.application.logRequest(this);
+    try {
+      const r = this.onFinish();
+      if (isThenable(r)) r.then(undefined, (err: unknown) => log.error(`Exception in onFinish of ${this.#summary()}`, err));
+    } catch (err) {
+      log.error(`Exception in onFinish of ${this.#summary()}`, err);
+    }
+  }
+
+  #summary(): string {
+    return `${this.request.method} ${this.request.uri} (${this.request.remoteIp})`;
+  }
+}
+
+const NO_KWARGS: Record<string, string | undefined> = Object.freeze(Object.create(null) as Record<string, string | undefined>);
+
+/** The empty named-groups object handlers of positional rules get. */
+export function noKwargs(): Record<string, string | undefined> {
+  return NO_KWARGS;
+}
+
+function defaultOptions(this: RequestHandler): void {
+  this.setStatus(204);
+  this.setHeader("Allow", allowedMethods(this).join(", "));
+  this.finish();
+}
+
+const allowCache = new WeakMap<object, string[]>();
+
+/** The methods a handler class implements (HEAD with GET, OPTIONS always), for `Allow`. */
+export function allowedMethods(handler: RequestHandler): string[] {
+  const cls = handler.constructor as typeof RequestHandler;
+  let allowed = allowCache.get(cls);
+  if (allowed === undefined) {
+    const proto = cls.prototype as unknown as Record<string, unknown>;
+    allowed = cls.supportedMethods.filter((m) => {
+      const name = m.toLowerCase();
+      if (typeof proto[name] === "function") return true;
+      return (m === "HEAD" && typeof proto["get"] === "function") || m === "OPTIONS";
+    });
+    allowCache.set(cls, allowed);
+  }
+  return allowed;
+}

@@ -1,0 +1,157 @@
+/**
+ * `HTTPServer`: serves an `Application` (or any node `(req, res)` listener) over node:http or
+ * node:https, with typhoon's limits; `listen` in this process, `bind` + `start(n)` for several
+ * processes (see `process.ts`), and a draining `stop()`.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { ErrorCode, TyphoonError } from "./errors.ts";
+import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
+import { startServer, type StartOptions } from "./process.ts";
+
+/** What `HTTPServer` serves: an application (anything with `handle`) or a plain listener. */
+export interface Servable {
+  handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void;
+  /** Optional: serves `Upgrade` requests (WebSocket). */
+  handleUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void;
+}
+
+/** A plain node request listener. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Where `bind()` asked to listen. */
+export interface BindAddress {
+  readonly port: number;
+  readonly host: string | undefined;
+}
+
+/**
+ * An HTTP server for an application.
+ *
+ * @example
+ * const server = new HTTPServer(app, { xheaders: true, maxBodySize: 1 << 20 });
+ * await server.listen(8888);
+ */
+export class HTTPServer {
+  /** The resolved options and live state the request path reads. */
+  readonly context: ServerContext;
+  readonly options: HTTPServerOptions;
+  readonly #target: Servable | RequestListener;
+  #server: Server | null = null;
+  #bound: BindAddress | null = null;
+  #stopping: Promise<void> | null = null;
+
+  constructor(appOrListener: Servable | RequestListener, options: HTTPServerOptions = {}) {
+    this.context = serverContext(options);
+    this.options = options;
+    this.#target = appOrListener;
+  }
+
+  /** Binds and serves in this process; resolves when listening. */
+  async listen(port: number, host?: string): Promise<void> {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid port ${String(port)}`);
+    }
+    const server = this.#create();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port, host, exclusive: false }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Remembers the address for `start()`; nothing is opened yet. */
+  bind(port: number, host?: string): void {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid port ${String(port)}`);
+    }
+    this.#bound = { port, host };
+  }
+
+  /**
+   * Serves the bound address in `numProcesses` processes: 1 serves here; more (or 0/undefined:
+   * one per CPU) make this process a supervisor of forked children. See `process.ts`.
+   */
+  start(numProcesses?: number, options: StartOptions = {}): Promise<void> {
+    if (this.#bound === null) throw new TyphoonError(ErrorCode.INVALID_OPTION, "Call bind(port) before start()");
+    return startServer(this, this.#bound, numProcesses, options);
+  }
+
+  /** The bound address (its `port` is the real one after `listen(0)`), or `null`. */
+  address(): AddressInfo | null {
+    const address = this.#server?.address();
+    return address !== null && typeof address === "object" ? address : null;
+  }
+
+  /** The underlying node server, once listening. */
+  get httpServer(): Server | null {
+    return this.#server;
+  }
+
+  /**
+   * Stops accepting, answers in-flight requests with `Connection: close`, and resolves when they
+   * are done. After `timeout` ms (default: the `drainTimeout` option) remaining connections are cut.
+   */
+  stop(timeout: number = this.options.drainTimeout ?? DEFAULTS.drainTimeout): Promise<void> {
+    const server = this.#server;
+    if (server === null) return Promise.resolve();
+    this.#stopping ??= new Promise<void>((resolve) => {
+      this.context.draining = true;
+      const timer = setTimeout(() => server.closeAllConnections(), timeout);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      // close() stops accepting; idle keep-alive connections would otherwise hold it open.
+      server.closeIdleConnections();
+    });
+    return this.#stopping;
+  }
+
+  /** Cuts every open connection at once. */
+  closeAllConnections(): void {
+    this.#server?.closeAllConnections();
+  }
+
+  #create(): Server {
+    if (this.#server !== null) throw new TyphoonError(ErrorCode.INVALID_OPTION, "This HTTPServer is already listening");
+    const o = this.options;
+    const headersTimeout = o.headersTimeout ?? DEFAULTS.headersTimeout;
+    const settings = {
+      maxHeaderSize: o.maxHeaderSize ?? DEFAULTS.maxHeaderSize,
+      keepAliveTimeout: o.idleConnectionTimeout ?? DEFAULTS.idleConnectionTimeout,
+      headersTimeout,
+      // typhoon enforces bodyTimeout itself (an inactivity timer), so Node's whole-request
+      // deadline is off; the head deadline is checked often enough to cut slowloris promptly.
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
+      noDelay: true,
+    };
+    const target = this.#target;
+    const ctx = this.context;
+    const listener: RequestListener = typeof target === "function" ? target : (req, res) => target.handle(req, res, ctx);
+    const server = o.ssl !== undefined ? createHttpsServer({ ...settings, ...o.ssl }, listener) : createHttpServer(settings, listener);
+    if (typeof target !== "function" && target.handleUpgrade !== undefined) {
+      const upgrade = target.handleUpgrade.bind(target);
+      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head, ctx));
+    }
+    // A client error (malformed request, oversize head, timeout) answers the client when it
+    // still can, and never reaches the app or crashes the process (Node's default responses).
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+        socket.destroy();
+        return;
+      }
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large"
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+    this.#server = server;
+    return server;
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * typhoon's public surface: everything `../shared/API.md` names, and nothing else.
+ */
+export { Application, url } from "./app.ts";
+export type { AppSettings, HandlerClass, Rule, URLSpec } from "./app.ts";
+export { RequestHandler } from "./handler.ts";
+export type { HTTPMethod } from "./handler.ts";
+export type { GetSignedCookieOptions, SignedCookieOptions } from "./handler-io.ts";
+export { HTTPServerRequest } from "./request.ts";
+export type { ArgumentMap, FileMap, UploadedFile } from "./body.ts";
+export { HTTPServer } from "./httpserver.ts";
+export type { RequestListener, Servable } from "./httpserver.ts";
+export type { HTTPServerOptions } from "./server-options.ts";
+export { cpuCount, taskId } from "./process.ts";
+export type { StartOptions } from "./process.ts";
+export type { InjectOptions, InjectResponse } from "./inject.ts";
+export {
+  AbortError, ErrorCode, ExecutorError, Finish, HTTPError, MissingArgumentError, TimeoutError, TyphoonError,
+} from "./errors.ts";
+export { createSignedValue, decodeSignedValue, getSignatureKeyVersion } from "./signing.ts";
+export type { SecretSpec } from "./signing.ts";
+export type { CookieOptions } from "./cookies.ts";
+export { setLogger } from "./log.ts";
+export type { LogLevel, LogSink } from "./log.ts";
+export { withServer } from "./testing.ts";

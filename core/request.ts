@@ -1,0 +1,157 @@
+/**
+ * The parsed request a handler sees as `this.request`: method, path and query, headers, remote
+ * address (with `xheaders` behind a proxy), body and its arguments, files and cookies.
+ *
+ * Everything that costs something to parse (query arguments, cookies) is parsed on first use,
+ * so a handler that never reads them never pays for them.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { isIP } from "node:net";
+import { parseCookies } from "./cookies.ts";
+import { parseQueryString, type ArgumentMap, type FileMap } from "./body.ts";
+
+/** How the server that received the request interprets proxies. */
+export interface ProxyOptions {
+  readonly xheaders: boolean;
+  readonly trustedDownstream: readonly string[];
+}
+
+/**
+ * An HTTP request, as parsed by typhoon. Tornado's `HTTPServerRequest`.
+ */
+export class HTTPServerRequest {
+  /** Node's underlying request, for code that needs the raw stream. */
+  readonly raw: IncomingMessage;
+  readonly method: string;
+  /** The request target as received: path and query. */
+  readonly uri: string;
+  /** The path, still percent-encoded, without the query string. */
+  readonly path: string;
+  /** The query string without `?` (empty when there is none). */
+  readonly query: string;
+  /** `HTTP/1.1` or `HTTP/1.0`. */
+  readonly version: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The client's address; with `xheaders`, the one the proxy reports. */
+  remoteIp: string;
+  /** `http` or `https`; with `xheaders`, the one the proxy reports. */
+  protocol: string;
+  /** The `Host` header, or `127.0.0.1` when absent. */
+  readonly host: string;
+  /** The lower-cased host without its port. */
+  readonly hostName: string;
+  /** The whole body (empty until read, and for streaming handlers). */
+  body: Buffer = EMPTY;
+  /** Arguments from a form-urlencoded, multipart or JSON-object body. */
+  bodyArguments: ArgumentMap = Object.create(null) as ArgumentMap;
+  /** Uploaded files of a multipart body, by field name. */
+  files: FileMap = Object.create(null) as FileMap;
+  /** Monotonic milliseconds (`performance.now()`) when the request arrived. */
+  readonly startTime: number;
+
+  #queryArguments: ArgumentMap | null = null;
+  #arguments: ArgumentMap | null = null;
+  #cookies: Record<string, string> | null = null;
+
+  constructor(req: IncomingMessage, path: string, query: string, proxy: ProxyOptions | null) {
+    this.raw = req;
+    this.method = req.method ?? "GET";
+    this.uri = req.url ?? "/";
+    this.path = path;
+    this.query = query;
+    this.version = req.httpVersion === "1.1" ? "HTTP/1.1" : `HTTP/${req.httpVersion}`;
+    this.headers = req.headers;
+    this.remoteIp = plainAddress(req.socket?.remoteAddress);
+    this.protocol = isEncrypted(req) ? "https" : "http";
+    this.host = req.headers.host ?? "127.0.0.1";
+    this.hostName = hostNameOf(this.host);
+    this.startTime = performance.now();
+    if (proxy !== null && proxy.xheaders) this.#applyXHeaders(proxy.trustedDownstream);
+  }
+
+  /** Query arguments; in the query string `+` is a space. Invalid percent-encoding → 400. */
+  get queryArguments(): ArgumentMap {
+    return (this.#queryArguments ??= parseQueryString(this.query));
+  }
+
+  /** Query and body arguments merged (query values first, as Tornado does). */
+  get arguments(): ArgumentMap {
+    if (this.#arguments === null) {
+      const merged = Object.create(null) as ArgumentMap;
+      for (const source of [this.queryArguments, this.bodyArguments]) {
+        for (const name in source) (merged[name] ??= []).push(...source[name]!);
+      }
+      this.#arguments = merged;
+    }
+    return this.#arguments;
+  }
+
+  /** Cookies sent by the client, by name. */
+  get cookies(): Record<string, string> {
+    return (this.#cookies ??= parseCookies(this.headers.cookie));
+  }
+
+  /** The full URL of the request. */
+  fullUrl(): string {
+    return `${this.protocol}://${this.host}${this.uri}`;
+  }
+
+  /** Milliseconds since the request arrived. */
+  requestTime(): number {
+    return performance.now() - this.startTime;
+  }
+
+  /** Sets the body and its parsed arguments (called by the lifecycle's body step). */
+  setBody(body: Buffer, args: ArgumentMap, files: FileMap): void {
+    this.body = body;
+    this.bodyArguments = args;
+    this.files = files;
+    this.#arguments = null;
+  }
+
+  // Tornado's HTTP1ServerConnection xheaders rules: the last X-Forwarded-For hop that is not a
+  // trusted downstream proxy, then X-Real-Ip; only a valid IP is taken.
+  #applyXHeaders(trusted: readonly string[]): void {
+    const h = this.headers;
+    let ip = this.remoteIp;
+    const forwarded = h["x-forwarded-for"];
+    if (typeof forwarded === "string") {
+      const hops = forwarded.split(",");
+      for (let i = hops.length - 1; i >= 0; i--) {
+        ip = hops[i]!.trim();
+        if (!trusted.includes(ip)) break;
+      }
+    }
+    const real = h["x-real-ip"];
+    if (typeof real === "string") ip = real.trim();
+    if (isIP(ip) !== 0) this.remoteIp = ip;
+    const scheme = h["x-scheme"] ?? h["x-forwarded-proto"];
+    if (typeof scheme === "string") {
+      const proto = scheme.split(",").pop()!.trim().toLowerCase();
+      if (proto === "http" || proto === "https") this.protocol = proto;
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// A dual-stack listener reports IPv4 clients as IPv4-mapped IPv6 (`::ffff:127.0.0.1`).
+function plainAddress(address: string | undefined): string {
+  if (address === undefined) return "127.0.0.1";
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+function isEncrypted(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+}
+
+/** The lower-cased host name of a `Host` header, without its port (`[::1]` kept whole). */
+export function hostNameOf(host: string): string {
+  const lower = host.toLowerCase();
+  if (lower.startsWith("[")) {
+    const end = lower.indexOf("]");
+    return end === -1 ? lower : lower.slice(0, end + 1);
+  }
+  const colon = lower.indexOf(":");
+  return colon === -1 ? lower : lower.slice(0, colon);
+}
