@@ -149,8 +149,8 @@ function quote(value: string): string {
 /** Python's `http.cookies._unquote`: only a value wrapped in double quotes is unescaped. */
 function unquote(value: string): string {
   if (value.length < 2 || !value.startsWith('"') || !value.endsWith('"')) return value;
-  return value.slice(1, -1).replace(UNQUOTE, (_match, octal: string | undefined, char: string | undefined) =>
-    octal ? String.fromCharCode(parseInt(octal, 8)) : (char ?? ""));
+  return value.slice(1, -1).replace(UNQUOTE, (_match: string, octal: string | undefined, char: string) =>
+    octal ? String.fromCharCode(parseInt(octal, 8)) : char);
 }
 
 function pyStrip(text: string): string {
