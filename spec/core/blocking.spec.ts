@@ -1,0 +1,204 @@
+// Blocking detection and overload shedding through real sockets: a handler that holds the loop
+// past `blockingThreshold` is named in one warning; with `maxEventLoopDelay`, requests that arrive
+// while the loop is blocked get 503 + Retry-After before any handler code runs, and service
+// comes back by itself once the loop is free.
+import t, { type Test } from "tap";
+import { connect, type Socket } from "node:net";
+import { Application, RequestHandler, setLogger, withServer } from "../../core/index.ts";
+import type { LogLevel } from "../../core/index.ts";
+
+function block(ms: number): void {
+  const started = performance.now();
+  while (performance.now() - started < ms) { /* hold the loop on purpose */ }
+}
+
+const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Collects the framework's log lines for the rest of the test. */
+function captureLog(t: Test): { level: LogLevel; message: string }[] {
+  const lines: { level: LogLevel; message: string }[] = [];
+  const previous = setLogger((level, message) => lines.push({ level, message }));
+  t.teardown(() => { setLogger(previous); });
+  return lines;
+}
+
+let handlerRuns = 0;
+
+class SleepHandler extends RequestHandler {
+  get(ms: string): void {
+    handlerRuns++;
+    block(Number(ms));
+    this.write("slept");
+  }
+}
+
+class SlowPrepareHandler extends RequestHandler {
+  override prepare(): void {
+    block(80);
+  }
+  get(): void {
+    this.write("prepared slowly");
+  }
+}
+
+class AwaitingHandler extends RequestHandler {
+  async get(): Promise<void> {
+    await after(120); // waiting is not blocking
+    this.write("waited");
+  }
+}
+
+class FastHandler extends RequestHandler {
+  get(): void {
+    handlerRuns++;
+    this.write("fast");
+  }
+}
+
+function rules(): ConstructorParameters<typeof Application>[0] {
+  return [
+    ["/sleep/(\\d+)", SleepHandler],
+    ["/prepare", SlowPrepareHandler],
+    ["/await", AwaitingHandler],
+    ["/", FastHandler],
+  ];
+}
+
+/** Opens a connection and resolves once it is connected. */
+function open(base: string): Promise<Socket> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** Reads one whole `Connection: close` response from `socket`: status and headers. */
+function readResponse(socket: Socket): Promise<{ status: number; headers: Record<string, string> }> {
+  return new Promise((resolve, reject) => {
+    let raw = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => { raw += chunk; });
+    socket.once("error", reject);
+    socket.once("close", () => {
+      const [head = ""] = raw.split("\r\n\r\n");
+      const [statusLine = "", ...lines] = head.split("\r\n");
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(":");
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(statusLine.split(" ")[1]), headers });
+    });
+  });
+}
+
+/**
+ * Sends `GET path` on fresh connections, then blocks this process's loop (the server's) for
+ * `ms` in the same turn: the requests wait in the kernel while the loop is blocked.
+ */
+async function requestsDuringBlock(base: string, path: string, count: number, ms: number) {
+  const sockets = await Promise.all(Array.from({ length: count }, () => open(base)));
+  const responses = sockets.map((socket) => readResponse(socket));
+  for (const socket of sockets) socket.write(`GET ${path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n`);
+  block(ms);
+  return Promise.all(responses);
+}
+
+t.test("a handler blocking past blockingThreshold logs one warning naming it", async (t) => {
+  const lines = captureLog(t);
+  const app = new Application(rules(), { blockingThreshold: 50 });
+  await withServer(app, async (base) => {
+    const slow = await fetch(`${base}/sleep/120`);
+    t.equal(await slow.text(), "slept");
+    t.equal((await fetch(`${base}/`)).status, 200);
+  });
+  const warnings = lines.filter((line) => line.message.includes("blocked the event loop"));
+  t.equal(warnings.length, 1, "exactly one warning, none for the fast request");
+  t.equal(warnings[0]?.level, "warn");
+  const match = /^GET \/sleep\/120 blocked the event loop for (\d+) ms in SleepHandler\.get$/.exec(warnings[0]?.message ?? "");
+  t.ok(match, warnings[0]?.message);
+  t.ok(Number(match?.[1]) >= 120, `reported ${match?.[1]} ms for a 120 ms block`);
+});
+
+t.test("the warning names the lifecycle hook that blocked; awaiting is not blocking", async (t) => {
+  const lines = captureLog(t);
+  const app = new Application(rules(), { blockingThreshold: 50 });
+  await withServer(app, async (base) => {
+    t.equal(await (await fetch(`${base}/prepare`)).text(), "prepared slowly");
+    t.equal(await (await fetch(`${base}/await`)).text(), "waited");
+  });
+  const warnings = lines.map((line) => line.message).filter((message) => message.includes("blocked the event loop"));
+  t.equal(warnings.length, 1, warnings.join("\n"));
+  t.match(warnings[0] ?? "", /^GET \/prepare blocked the event loop for \d+ ms in SlowPrepareHandler\.prepare$/);
+});
+
+t.test("without blockingThreshold nothing is logged for a blocking handler", async (t) => {
+  const lines = captureLog(t);
+  await withServer(new Application(rules()), async (base) => {
+    t.equal((await fetch(`${base}/sleep/80`)).status, 200);
+  });
+  t.same(lines.filter((line) => line.message.includes("blocked")), []);
+});
+
+t.test("requests arriving while the loop is blocked get 503 + Retry-After, then service recovers", async (t) => {
+  const app = new Application(rules(), { maxEventLoopDelay: 100 });
+  await withServer(app, async (base) => {
+    t.equal((await fetch(`${base}/`)).status, 200, "served normally below the limit");
+    const runsBefore = handlerRuns;
+    const responses = await requestsDuringBlock(base, "/", 3, 300);
+    t.same(responses.map((r) => r.status), [503, 503, 503]);
+    for (const { headers } of responses) {
+      t.match(headers["retry-after"], /^\d+$/, "Retry-After in whole seconds");
+      t.ok(Number(headers["retry-after"]) >= 1);
+    }
+    t.equal(handlerRuns, runsBefore, "no handler code ran for a shed request");
+    let status = 0;
+    const deadline = performance.now() + 3000;
+    while (status !== 200 && performance.now() < deadline) {
+      status = (await fetch(`${base}/`)).status;
+      if (status !== 200) await after(10);
+    }
+    t.equal(status, 200, "answers 200 again by itself once the loop is free");
+    t.ok(handlerRuns > runsBefore);
+  });
+});
+
+t.test("a handler that blocks every time sheds the requests queued behind it", async (t) => {
+  const app = new Application(rules(), { maxEventLoopDelay: 100 });
+  await withServer(app, async (base) => {
+    const sockets = await Promise.all(Array.from({ length: 4 }, () => open(base)));
+    const responses = sockets.map((socket) => readResponse(socket));
+    for (const socket of sockets) socket.write("GET /sleep/150 HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    const statuses = (await Promise.all(responses)).map((r) => r.status).sort();
+    t.ok(statuses.includes(200), `some work is still served: ${statuses.join(",")}`);
+    t.ok(statuses.includes(503), `requests queued behind a 150 ms block are shed: ${statuses.join(",")}`);
+    t.ok(statuses.every((s) => s === 200 || s === 503));
+  });
+});
+
+t.test("without maxEventLoopDelay the same blocked loop still serves every request", async (t) => {
+  await withServer(new Application(rules()), async (base) => {
+    const responses = await requestsDuringBlock(base, "/", 3, 300);
+    t.same(responses.map((r) => r.status), [200, 200, 200]);
+  });
+});
+
+class BlockAfterAwaitHandler extends RequestHandler {
+  async get(): Promise<void> {
+    await after(5);
+    block(120);
+    this.write("blocked after an await");
+  }
+}
+
+// API.md promises *any* synchronous stretch; the request path times only each hook's first
+// synchronous part, so a block after an `await` goes unreported (reported to the lead).
+t.test("a block after an await inside an async handler is reported", { todo: "only the first synchronous stretch of a hook is timed" }, async (t) => {
+  const lines = captureLog(t);
+  const app = new Application([["/", BlockAfterAwaitHandler]], { blockingThreshold: 50 });
+  await withServer(app, async (base) => {
+    t.equal((await fetch(`${base}/`)).status, 200);
+  });
+  t.match(lines.map((line) => line.message).join("\n"), /GET \/ blocked the event loop for \d+ ms in BlockAfterAwaitHandler\.get/);
+});
