@@ -173,6 +173,8 @@ export class Application {
       if (absolute === null) return sendErrorPage(res, 400, accept);
       path = absolute;
     }
+    // RFC 9112 §3.2: more than one Host is a 400 (node would keep the first and drop the rest).
+    if (req.headers.host !== undefined && hostCount(req.rawHeaders) > 1) return sendErrorPage(res, 400, accept, undefined, true);
     const maxDelay = this.settings.maxEventLoopDelay;
     if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
       return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) });
@@ -200,7 +202,15 @@ export class Application {
       }
     }
     const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs };
-    const instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);
+    let instance: RequestHandler;
+    try {
+      instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);
+    } catch (err) {
+      // A throwing constructor or setDefaultHeaders() runs in node's 'request' event: uncaught,
+      // it would stop the process.
+      log.error(`Uncaught exception constructing ${handler.name} for ${req.method ?? "GET"} ${target}`, err);
+      return sendErrorPage(res, 500, accept);
+    }
     void instance.execute();
   }
 
@@ -234,6 +244,15 @@ function isSpec(rule: Rule): rule is URLSpec {
 function decodeGroup(value: string | undefined): string | undefined {
   if (value === undefined || !value.includes("%")) return value;
   return decodeURIComponent(value);
+}
+
+function hostCount(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === "host") count++;
+  }
+  return count;
 }
 
 // RFC 9112 §3.2.2: absolute-form targets (sent to proxies) carry the path after the authority.

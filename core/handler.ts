@@ -88,8 +88,10 @@ export class RequestHandler extends HandlerIO {
    * the method → finish → onFinish. Called by the application; never throws.
    */
   async execute(): Promise<void> {
-    const { req, initArgs } = this.#ctx;
+    const { req, res, initArgs } = this.#ctx;
     const method = this.request.method;
+    // Only handlers that override the hook pay for a close listener.
+    if (this.onConnectionClose !== RequestHandler.prototype.onConnectionClose) res.once("close", () => this.#connectionClosed());
     try {
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
@@ -110,7 +112,13 @@ export class RequestHandler extends HandlerIO {
       if (isThenable(result)) await result;
       if (!this.#finished && !this.#detached) this.finish();
     } catch (err) {
-      this.#handleException(err);
+      try {
+        this.#handleException(err);
+      } catch (fatal) {
+        // Error handling itself failed (a throwing logFunction, a bad status): never let it
+        // escape as an unhandled rejection, which would stop the process.
+        this.#lastResort(fatal);
+      }
     }
   }
 
@@ -298,7 +306,14 @@ export class RequestHandler extends HandlerIO {
     }
     this.clear();
     const error = info.error;
-    this.setStatus(status, error instanceof HTTPError ? error.reason : undefined);
+    try {
+      this.setStatus(status, error instanceof HTTPError ? error.reason : undefined);
+    } catch (err) {
+      // A reason with CR/LF (often built from user input) or an impossible status: answer 500.
+      log.error(`Invalid error status or reason for ${this.#summary()}`, err);
+      status = 500;
+      this.setStatus(500);
+    }
     if (status === 405) this.setHeader("Allow", allowedMethods(this).join(", "));
     try {
       this.writeError(status, info);
@@ -408,6 +423,29 @@ export class RequestHandler extends HandlerIO {
     }
     log.error(`Uncaught exception ${this.#summary()}`, err);
     this.sendError(500, { error: err });
+  }
+
+  #connectionClosed(): void {
+    if (this.#detached || this.#ctx.res.writableFinished) return;
+    try {
+      this.onConnectionClose();
+    } catch (err) {
+      log.error(`Exception in onConnectionClose of ${this.#summary()}`, err);
+    }
+  }
+
+  #lastResort(err: unknown): void {
+    try {
+      log.error(`Exception while handling an error in ${this.#summary()}`, err);
+    } catch {
+      // The logger is what failed; nothing is left to report to.
+    }
+    const res = this.#ctx.res;
+    if (!res.headersSent && !res.destroyed) {
+      sendWhole(res, 500, undefined, { "content-length": "0", connection: "close" }, null);
+    } else {
+      res.destroy();
+    }
   }
 
   #afterFinish(): void {
