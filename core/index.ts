@@ -17,8 +17,15 @@ export type { InjectOptions, InjectResponse } from "./inject.ts";
 export {
   AbortError, ErrorCode, ExecutorError, Finish, HTTPError, MissingArgumentError, TimeoutError, TyphoonError,
 } from "./errors.ts";
-export { createSignedValue, decodeSignedValue, getSignatureKeyVersion } from "./signing.ts";
-export type { SecretSpec } from "./signing.ts";
+export { IOLoop, TimeoutHandle } from "./ioloop.ts";
+export type { Executor, IOLoopOptions, RunSyncOptions } from "./ioloop.ts";
+export { PeriodicCallback } from "./periodic.ts";
+export type { LoopStats } from "./loop-monitor.ts";
+export {
+  createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, getSignatureKeyVersion, xsrfTokensMatch,
+} from "./signing.ts";
+export type { CreateSignedValueOptions, DecodeSignedValueOptions, SecretSpec, XsrfToken } from "./signing.ts";
+export { formatHttpDate, parseCookies, serializeCookie } from "./cookies.ts";
 export type { CookieOptions } from "./cookies.ts";
 export { setLogger } from "./log.ts";
 export type { LogLevel, LogSink } from "./log.ts";
