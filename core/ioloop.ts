@@ -6,6 +6,7 @@
 import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
 import { ErrorCode, ExecutorError, TimeoutError, TyphoonError } from "./errors.ts";
+import { log } from "./log.ts";
 import { loopMonitor, type LoopStats } from "./loop-monitor.ts";
 
 /** What `runInExecutor` needs: a `ThreadPoolExecutor`, or any object with this `submit`. */
@@ -15,7 +16,7 @@ export interface Executor {
 
 /** Options of an {@link IOLoop}. */
 export interface IOLoopOptions {
-  /** Where errors thrown by callbacks are logged, with their stack (default `console.error`). */
+  /** Where errors thrown by callbacks are logged, with their stack (default typhoon's log, see `setLogger`). */
   logError?: (message: string) => void;
 }
 
@@ -102,7 +103,7 @@ export class IOLoop {
    * Another facade over the same Node loop; most code uses {@link IOLoop.current}. A separate
    * instance is useful to log callback errors elsewhere.
    */
-  constructor({ logError = (message: string) => console.error(message) }: IOLoopOptions = {}) {
+  constructor({ logError = (message: string) => log.error(message) }: IOLoopOptions = {}) {
     this.#logError = logError;
   }
 

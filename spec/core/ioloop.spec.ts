@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ExecutorError, TimeoutError, ErrorCode } from "../../core/errors.ts";
 import { IOLoop, type Executor } from "../../core/ioloop.ts";
+import { setLogger } from "../../core/log.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const ioloopUrl = new URL("../../core/ioloop.ts", import.meta.url).href;
@@ -297,4 +298,13 @@ t.test("an unref'd timeout lets the process exit; a ref'd one keeps it alive", a
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, /ref'd one ran\nexited/);
   t.notMatch(result.stdout, /unref'd one ran/);
+});
+
+t.test("by default callback errors go to typhoon's log, so setLogger can route them", async (t) => {
+  const lines: string[] = [];
+  const previous = setLogger((level, message) => lines.push(`${level}: ${message}`));
+  t.teardown(() => { setLogger(previous); });
+  new IOLoop().addCallback(function routed() { throw new Error("to the sink"); });
+  await waitFor(() => lines.length === 1);
+  t.match(lines[0], /^error: Exception in callback routed: Error: to the sink\n\s+at /);
 });
