@@ -42,6 +42,8 @@ export const ErrorCode = {
   INVALID_OPTION: "E_INVALID_OPTION",
   /** The supervisor gave up after too many child restarts. */
   TOO_MANY_RESTARTS: "E_TOO_MANY_RESTARTS",
+  /** A message was written to a WebSocket that is closed. */
+  WEBSOCKET_CLOSED: "E_WEBSOCKET_CLOSED",
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
