@@ -1,0 +1,199 @@
+/**
+ * The benchmark harness: starts a peer server as its own process pinned to core 0, drives it with
+ * autocannon pinned to core 1, and measures peers in interleaved rounds (ABAB…) so drift on a
+ * shared, noisy machine hits every peer alike; each figure is the median of its rounds.
+ *
+ * Alongside throughput it samples the server's CPU time: a server well under 100% of its core
+ * was not the bottleneck (the load generator or a neighbour was), which compresses every ratio.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/** One benchmark result, typhoon beside the peer measured in the same run. */
+export interface Row {
+  name: string;
+  unit: string;
+  typhoon: number;
+  peer: number;
+  peerName: string;
+  /** typhoon ÷ peer. */
+  ratio: number;
+  higherIsBetter: boolean;
+  /** The ratio the project aims for, when it has one (e.g. 0.9 of raw node:http). */
+  target?: number;
+  /** Anything a reader needs to weigh the figure. */
+  note?: string;
+}
+
+/** A server under test: one peer script serving one scenario. */
+export interface ServerSpec {
+  /** Label in results, e.g. `typhoon`, `fastify`. */
+  readonly label: string;
+  /** Script under `scripts/bench/peers/`, without `.ts`. */
+  readonly peer: string;
+  readonly scenario: string;
+}
+
+/** A measurement plan: servers and the URL paths to load on them, measured round-robin. */
+export interface Target {
+  /** Unique key, e.g. `typhoon /resource499/42`. */
+  readonly key: string;
+  readonly server: ServerSpec;
+  readonly path: string;
+}
+
+/** Throughput samples of one target, and the server's CPU use over them. */
+export interface Samples {
+  readonly rps: number[];
+  /** Server CPU seconds per wall second during each sample (1 = one full core). */
+  readonly cpu: number[];
+}
+
+/** How long and how hard to load each target. */
+export interface LoadOptions {
+  readonly seconds: number;
+  readonly rounds: number;
+  readonly connections: number;
+  readonly warmupSeconds: number;
+}
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const peersDir = fileURLToPath(new URL("./peers/", import.meta.url));
+const autocannonBin = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
+
+let tasksetWorks: boolean | undefined;
+
+/** Whether `taskset` can pin processes here (Linux with util-linux, and at least 2 cores). */
+export function canPin(): boolean {
+  if (tasksetWorks === undefined) {
+    try {
+      execFileSync("taskset", ["-c", "1", "true"], { stdio: "ignore" });
+      tasksetWorks = true;
+    } catch {
+      tasksetWorks = false;
+    }
+  }
+  return tasksetWorks;
+}
+
+/** `command` prefixed with `taskset -c <core>` when pinning works. */
+export function pinned(core: number, command: string[]): string[] {
+  return canPin() ? ["taskset", "-c", String(core), ...command] : command;
+}
+
+/** A running peer server. */
+export interface RunningServer {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Total CPU seconds the server process has used so far (Linux; `NaN` elsewhere). */
+  cpuSeconds(): number;
+}
+
+/** Starts a peer as `node --import tsx peers/<peer>.ts <scenario>` on core 0; resolves once it listens. */
+export async function startServer(spec: ServerSpec): Promise<RunningServer> {
+  const script = `${peersDir}${spec.peer}.ts`;
+  const [cmd, ...args] = pinned(0, [process.execPath, "--import", "tsx", script, spec.scenario]);
+  const child = spawn(cmd!, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`${spec.label} (${spec.scenario}) did not start within 30 s`)), 30_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${spec.label} (${spec.scenario}) exited with ${code}`));
+    });
+  });
+  // With taskset the child is taskset, which execs node: same pid, so /proc/<pid>/stat is node's.
+  const pid = child.pid!;
+  return { child, port, cpuSeconds: () => processCpuSeconds(pid) };
+}
+
+/** Stops servers started by {@link startServer}, waiting for them to exit. */
+export async function stopServers(servers: Iterable<RunningServer>): Promise<void> {
+  await Promise.all([...servers].map(({ child }) => new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  })));
+}
+
+// utime + stime from /proc/<pid>/stat, fields 14 and 15, in clock ticks (100 Hz on Linux).
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** One autocannon run on core 1; resolves to requests per second. Any non-2xx or error fails it. */
+export function load(port: number, path: string, seconds: number, connections: number): Promise<number> {
+  const [cmd, ...args] = pinned(1, [process.execPath, autocannonBin, "-j", "-n", "-c", String(connections),
+    "-d", String(seconds), `http://127.0.0.1:${port}${path}`]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
+    child.once("exit", (code) => {
+      try {
+        const result = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
+        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
+        resolve(result.requests.total / result.duration);
+      } catch (error) {
+        reject(new Error(`autocannon on ${path} failed (exit ${code}): ${String(error)}`));
+      }
+    });
+  });
+}
+
+/** The median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Measures every target in `rounds` interleaved rounds after a warm-up of each, rotating the order
+ * every round so no target always runs first. Servers are started once per distinct spec and
+ * stopped at the end, even on failure.
+ */
+export async function measure(targets: readonly Target[], options: LoadOptions,
+  progress: (line: string) => void = () => {}): Promise<Map<string, Samples>> {
+  const servers = new Map<string, RunningServer>();
+  const specKey = (s: ServerSpec): string => `${s.peer}:${s.scenario}`;
+  try {
+    for (const { server } of targets) {
+      if (!servers.has(specKey(server))) servers.set(specKey(server), await startServer(server));
+    }
+    for (const t of targets) await load(servers.get(specKey(t.server))!.port, t.path, options.warmupSeconds, options.connections);
+    const samples = new Map<string, Samples>(targets.map((t) => [t.key, { rps: [], cpu: [] }]));
+    for (let round = 0; round < options.rounds; round++) {
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      for (const t of order) {
+        const server = servers.get(specKey(t.server))!;
+        const cpuBefore = server.cpuSeconds();
+        const rps = await load(server.port, t.path, options.seconds, options.connections);
+        const s = samples.get(t.key)!;
+        s.rps.push(rps);
+        // Over the nominal load time: autocannon's own start-up leaves the server idle.
+        s.cpu.push((server.cpuSeconds() - cpuBefore) / options.seconds);
+        progress(`  round ${round + 1}/${options.rounds}  ${t.key.padEnd(32)} ${Math.round(rps).toString().padStart(7)} req/s`);
+      }
+    }
+    return samples;
+  } finally {
+    await stopServers(servers.values());
+  }
+}

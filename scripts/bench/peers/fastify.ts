@@ -1,0 +1,20 @@
+/**
+ * Benchmark peer: Fastify 5 with its defaults (logger off), the fast framework typhoon is held
+ * against. Routes use Fastify's idiomatic `:id` parameters (its fastest form, with no digit
+ * check), so the comparison never favours typhoon.
+ */
+import Fastify from "fastify";
+import { HELLO, JSON_BODY, announce, routeTable, scenarioArg } from "./serve.ts";
+
+const scenario = scenarioArg(["hello", "json", "group", "routes"]);
+const app = Fastify({ logger: false });
+
+if (scenario === "hello") app.get("/", async () => HELLO);
+if (scenario === "json") app.get("/json", async () => JSON_BODY);
+if (scenario === "group") app.get("/users/:id", async (req) => `user ${(req.params as { id: string }).id}`);
+if (scenario === "routes") {
+  for (const prefix of routeTable()) app.get(`${prefix}/:id`, async (req) => `item ${(req.params as { id: string }).id}`);
+}
+
+await app.listen({ port: 0, host: "127.0.0.1" });
+announce(app.server);

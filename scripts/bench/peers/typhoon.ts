@@ -1,0 +1,39 @@
+/**
+ * Benchmark subject: typhoon with default settings (ETag on, as users get it), served by
+ * `HTTPServer.listen` in one process.
+ */
+import { Application, RequestHandler, type Rule } from "../../../core/index.ts";
+import { HELLO, JSON_BODY, routeTable, scenarioArg } from "./serve.ts";
+
+class HelloHandler extends RequestHandler {
+  get(): void {
+    this.write(HELLO);
+  }
+}
+
+class JsonHandler extends RequestHandler {
+  get(): void {
+    this.write(JSON_BODY);
+  }
+}
+
+class UserHandler extends RequestHandler {
+  get(id: string): void {
+    this.write(`user ${id}`);
+  }
+}
+
+class ResourceHandler extends RequestHandler {
+  get(id: string): void {
+    this.write(`item ${id}`);
+  }
+}
+
+const scenario = scenarioArg(["hello", "json", "group", "routes"]);
+const rules: Rule[] = scenario === "hello" ? [["/", HelloHandler]]
+  : scenario === "json" ? [["/json", JsonHandler]]
+  : scenario === "group" ? [["/users/(\\d+)", UserHandler]]
+  : routeTable().map((prefix): Rule => [`${prefix}/(\\d+)`, ResourceHandler]);
+
+const server = await new Application(rules).listen(0, "127.0.0.1");
+process.stdout.write(`listening ${server.address()!.port}\n`);

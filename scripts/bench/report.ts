@@ -1,0 +1,96 @@
+/**
+ * How suite results are written down: the terminal table, the Markdown table the README includes,
+ * and the JSON record. Every row shows typhoon, the peer measured in the same run, and the ratio.
+ */
+import { availableParallelism, cpus } from "node:os";
+import type { Row } from "./harness.ts";
+
+/** Where and how a run was measured: printed under every table and chart. */
+export interface RunInfo {
+  /** ISO 8601 time the run finished. */
+  readonly date: string;
+  readonly cpu: string;
+  readonly cores: number;
+  readonly node: string;
+  /** Whether server and load generator were pinned to different cores. */
+  readonly pinned: boolean;
+  readonly seconds: number;
+  readonly rounds: number;
+  readonly connections: number;
+  readonly loadGenerator: string;
+}
+
+/** The results file: the run and its rows. */
+export interface Results {
+  readonly run: RunInfo;
+  readonly rows: readonly Row[];
+}
+
+/** This machine's description for {@link RunInfo}. */
+export function machineInfo(): Pick<RunInfo, "cpu" | "cores" | "node"> {
+  return { cpu: cpus()[0]?.model.trim() ?? "unknown CPU", cores: availableParallelism(), node: process.version };
+}
+
+/** Whether a row meets its target; `undefined` when it has none. */
+export function meetsTarget(row: Row): boolean | undefined {
+  if (row.target === undefined) return undefined;
+  return row.higherIsBetter ? row.ratio >= row.target : row.ratio <= row.target;
+}
+
+function verdict(row: Row): string {
+  const met = meetsTarget(row);
+  if (met === undefined) return "";
+  return `${met ? "met" : "MISSED"} (target ${row.higherIsBetter ? "≥" : "≤"} ${row.target!.toFixed(2)}×)`;
+}
+
+/** A figure with thousands separators (`61,234`), or with two decimals below 100. */
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) < 100 && !Number.isInteger(value)) return value.toFixed(2);
+  return Math.round(value).toLocaleString("en-US");
+}
+
+/** One line describing the run: date, machine, method. */
+export function describeRun(run: RunInfo): string {
+  return `${run.date.slice(0, 16).replace("T", " ")} UTC · ${run.cpu} · ${run.cores} cores · Node ${run.node} · `
+    + `${run.loadGenerator}, ${run.connections} connections, ${run.rounds} × ${run.seconds} s per figure (median)`
+    + `${run.pinned ? " · server on core 0, load on core 1" : " · not pinned"}`;
+}
+
+/** The table for the terminal: aligned columns, one row per comparison, notes below. */
+export function textTable(results: Results): string {
+  const header = ["benchmark", "typhoon", "peer", "peer figure", "ratio", "target"];
+  const body = results.rows.map((r) => [r.name, `${formatNumber(r.typhoon)} ${r.unit}`, r.peerName,
+    `${formatNumber(r.peer)} ${r.unit}`, `${r.ratio.toFixed(2)}×`, verdict(r)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 1 || i === 3 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const notes = results.rows.flatMap((r) => (r.note === undefined ? [] : [`  ${r.name} vs ${r.peerName}: ${r.note}`]));
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line), "",
+    describeRun(results.run), ...(notes.length > 0 ? ["notes:", ...notes] : [])].join("\n");
+}
+
+function cell(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+/** The Markdown table the README includes (`bench-results/latest.md`). */
+export function markdownTable(results: Results): string {
+  const lines = [
+    "| benchmark | typhoon | peer | peer figure | ratio | target |",
+    "| --- | ---: | --- | ---: | ---: | --- |",
+    ...results.rows.map((r) => `| ${cell(r.name)} | ${formatNumber(r.typhoon)} ${cell(r.unit)} | ${cell(r.peerName)} | `
+      + `${formatNumber(r.peer)} ${cell(r.unit)} | ${r.ratio.toFixed(2)}× | ${cell(verdict(r))} |`),
+    "",
+    `<sub>${cell(describeRun(results.run))}</sub>`,
+  ];
+  const notes = results.rows.filter((r) => r.note !== undefined);
+  if (notes.length > 0) {
+    lines.push("", ...notes.map((r) => `- ${cell(r.name)} vs ${cell(r.peerName)}: ${cell(r.note!)}`));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** The JSON record (`bench-results/latest.json`). */
+export function resultsJson(results: Results): string {
+  return `${JSON.stringify(results, null, 2)}\n`;
+}

@@ -1,0 +1,140 @@
+/**
+ * The benchmark suite: which servers are measured against which, and how samples become rows.
+ * Each group of peers is measured together in interleaved rounds (see `harness.ts`), so every
+ * ratio compares figures taken minutes apart at most, on the same machine, under the same noise.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { median, measure, type LoadOptions, type Row, type Samples, type Target } from "./harness.ts";
+import { FIRST_RULE_PATH, LAST_RULE_PATH, ROUTE_COUNT } from "./peers/serve.ts";
+
+/** A server whose median CPU use is below this share of a core was not the bottleneck. */
+const SATURATED = 0.85;
+
+/** One measured group: its targets and how its samples become rows. */
+interface Group {
+  readonly title: string;
+  readonly targets: readonly Target[];
+  readonly rows: (stats: Stats) => Row[];
+}
+
+/** Median throughput and CPU use per target key. */
+type Stats = ReadonlyMap<string, { rps: number; cpu: number }>;
+
+function target(label: string, peer: string, scenario: string, path: string): Target {
+  return { key: `${label} ${path}`, server: { label, peer, scenario }, path };
+}
+
+function row(stats: Stats, name: string, typhoonKey: string, peerKey: string, peerName: string,
+  extra: Partial<Row> = {}): Row {
+  const t = stats.get(typhoonKey)!;
+  const p = stats.get(peerKey)!;
+  const notes = new Set(extra.note === undefined ? [] : [extra.note]);
+  for (const [key, s] of [[typhoonKey, t], [peerKey, p]] as const) {
+    if (s.cpu < SATURATED) notes.add(`${key.split(" ")[0]} server at ${Math.round(s.cpu * 100)}% of its core`);
+  }
+  const note = [...notes].join("; ");
+  return {
+    name, unit: "req/s", typhoon: Math.round(t.rps), peer: Math.round(p.rps), peerName, ratio: t.rps / p.rps,
+    higherIsBetter: true, ...extra, ...(note === "" ? {} : { note }),
+  };
+}
+
+const GROUPS: readonly Group[] = [
+  {
+    title: "hello world",
+    targets: [
+      target("typhoon", "typhoon", "hello", "/"), target("node:http", "node-http", "hello", "/"),
+      target("fastify", "fastify", "hello", "/"), target("express", "express", "hello", "/"),
+    ],
+    rows: (s) => [
+      row(s, "hello world", "typhoon /", "node:http /", "node:http", { target: 0.9 }),
+      row(s, "hello world", "typhoon /", "fastify /", "Fastify", { target: 1 }),
+      row(s, "hello world", "typhoon /", "express /", "Express"),
+    ],
+  },
+  {
+    title: "JSON response",
+    targets: [
+      target("typhoon", "typhoon", "json", "/json"), target("node:http", "node-http", "json", "/json"),
+      target("fastify", "fastify", "json", "/json"), target("express", "express", "json", "/json"),
+    ],
+    rows: (s) => [
+      row(s, "JSON response", "typhoon /json", "node:http /json", "node:http"),
+      row(s, "JSON response", "typhoon /json", "fastify /json", "Fastify"),
+      row(s, "JSON response", "typhoon /json", "express /json", "Express"),
+    ],
+  },
+  {
+    title: "route with a regex group",
+    targets: [
+      target("typhoon", "typhoon", "group", "/users/42"), target("node:http", "node-http", "group", "/users/42"),
+      target("fastify", "fastify", "group", "/users/42"),
+    ],
+    rows: (s) => [
+      row(s, "route with a group /users/(\\d+)", "typhoon /users/42", "node:http /users/42", "node:http (hand regex)"),
+      row(s, "route with a group /users/(\\d+)", "typhoon /users/42", "fastify /users/42", "Fastify (/users/:id)", { target: 1 }),
+    ],
+  },
+  {
+    title: `${ROUTE_COUNT}-route table`,
+    targets: [
+      target("typhoon", "typhoon", "routes", FIRST_RULE_PATH), target("typhoon", "typhoon", "routes", LAST_RULE_PATH),
+      target("fastify", "fastify", "routes", FIRST_RULE_PATH), target("fastify", "fastify", "routes", LAST_RULE_PATH),
+    ],
+    rows: (s) => [
+      row(s, `${ROUTE_COUNT} routes, first rule`, `typhoon ${FIRST_RULE_PATH}`, `fastify ${FIRST_RULE_PATH}`, "Fastify, same routes"),
+      row(s, `${ROUTE_COUNT} routes, last rule`, `typhoon ${LAST_RULE_PATH}`, `fastify ${LAST_RULE_PATH}`, "Fastify, same routes"),
+      row(s, `${ROUTE_COUNT} routes, last rule vs first`, `typhoon ${LAST_RULE_PATH}`, `typhoon ${FIRST_RULE_PATH}`,
+        "typhoon, first rule", { target: 0.9 }),
+    ],
+  },
+];
+
+/** The benchmarks other issues contribute, each a module exporting a function resolving to rows. */
+const CONTRIBUTED = [
+  { file: "executor.ts", fn: "runExecutorBench", title: "thread executor" },
+  { file: "processes.ts", fn: "runProcessesBench", title: "processes" },
+  { file: "blocking.ts", fn: "runBlockingBench", title: "blocking detection and overload shedding" },
+] as const;
+
+/** Options of a suite run; `only` picks groups by title substring (e.g. `hello`). */
+export interface SuiteOptions extends LoadOptions {
+  readonly only?: string;
+  readonly contributed: boolean;
+}
+
+/** The rows of the whole suite, in table order. `say` receives progress lines and notes. */
+export async function runSuite(options: SuiteOptions, say: (line: string) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const group of GROUPS) {
+    if (options.only !== undefined && !group.title.includes(options.only)) continue;
+    say(`${group.title}: ${group.targets.map((t) => t.key).join(", ")}`);
+    const samples = await measure(group.targets, options, say);
+    rows.push(...group.rows(summarise(samples)));
+  }
+  if (!options.contributed) return rows;
+  for (const { file, fn, title } of CONTRIBUTED) {
+    if (options.only !== undefined && !title.includes(options.only)) continue;
+    const path = fileURLToPath(new URL(file, import.meta.url));
+    if (!existsSync(path)) {
+      say(`${title}: skipped, scripts/bench/${file} does not exist yet`);
+      continue;
+    }
+    say(`${title}: scripts/bench/${file}`);
+    try {
+      const module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+      const run = module[fn];
+      if (typeof run !== "function") throw new Error(`it does not export ${fn}()`);
+      const contributed = (await (run as (o: object) => Promise<Row[]>)({ seconds: options.seconds, rounds: options.rounds }));
+      rows.push(...contributed);
+    } catch (error) {
+      say(`${title}: skipped, scripts/bench/${file} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return rows;
+}
+
+function summarise(samples: ReadonlyMap<string, Samples>): Stats {
+  return new Map([...samples].map(([key, s]) => [key, { rps: median(s.rps), cpu: median(s.cpu) }]));
+}
