@@ -1,0 +1,228 @@
+// The RequestHandler lifecycle as a client sees it: hook order (sync and async), prepare()
+// finishing skips the method, 405 with Allow, HEAD through get(), OPTIONS, supportedMethods,
+// getCurrentUser before prepare, onFinish and onConnectionClose.
+import t from "tap";
+import { request } from "node:http";
+import { Application, RequestHandler, withServer } from "../../core/index.ts";
+import { exchange } from "../helpers/raw-http.ts";
+import { captureLog } from "../helpers/log.ts";
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Each request records its hook order here, keyed by a header the client sends. */
+const orders = new Map<string, string[]>();
+function record(h: RequestHandler, step: string): void {
+  const id = String(h.request.headers["x-id"] ?? "none");
+  let list = orders.get(id);
+  if (list === undefined) orders.set(id, (list = []));
+  list.push(step);
+}
+
+class SyncLifecycle extends RequestHandler {
+  override initialize(init?: unknown): void { record(this, `initialize:${String(init)}`); }
+  override prepare(): void { record(this, "prepare"); }
+  get(): void { record(this, "get"); this.write("sync"); }
+  override onFinish(): void { record(this, `onFinish:${this.finished}`); }
+}
+
+class AsyncLifecycle extends RequestHandler {
+  override async initialize(): Promise<void> { await tick(); record(this, "initialize"); }
+  override async prepare(): Promise<void> { await tick(); record(this, "prepare"); }
+  override async getCurrentUser(): Promise<unknown> { await tick(); record(this, "getCurrentUser"); return { name: "ann" }; }
+  async post(): Promise<void> {
+    await tick();
+    record(this, `post:${this.getBodyArgument("x")}:${(this.currentUser as { name: string }).name}`);
+    this.write("async");
+  }
+  override async onFinish(): Promise<void> { await tick(); record(this, "onFinish"); }
+}
+
+class PrepareFinishes extends RequestHandler {
+  override prepare(): void { record(this, "prepare"); this.finish("from prepare"); }
+  get(): void { record(this, "get"); }
+  override onFinish(): void { record(this, "onFinish"); }
+}
+
+class AsyncPrepareRedirects extends RequestHandler {
+  override async prepare(): Promise<void> { await tick(); this.redirect("/elsewhere"); }
+  get(): void { throw new Error("the method must not run"); }
+}
+
+class GetOnly extends RequestHandler {
+  get(): void {
+    this.setHeader("X-From", "get");
+    this.write("got it");
+  }
+}
+
+class GetPost extends RequestHandler {
+  get(): void { this.write("g"); }
+  post(): void { this.write("p"); }
+  delete(): void { this.setStatus(204); }
+}
+
+class OwnHead extends RequestHandler {
+  get(): void { this.write("the get body"); }
+  head(): void { this.setHeader("X-From", "head"); this.setHeader("Content-Length", 3); }
+}
+
+class OwnOptions extends RequestHandler {
+  options(): void { this.setHeader("X-From", "options"); this.write("custom"); }
+}
+
+class Restricted extends RequestHandler {
+  static override supportedMethods = ["GET", "PROPFIND"];
+  get(): void { this.write("restricted get"); }
+  post(): void { this.write("never"); }
+  propfind(): void { this.write("found props"); }
+}
+
+class SyncUser extends RequestHandler {
+  override getCurrentUser(): unknown { return this.request.headers["x-user"] ?? null; }
+  override prepare(): void { this.setHeader("X-Prepare-User", String(this.currentUser)); }
+  get(): void { this.write(String(this.currentUser)); }
+}
+
+let closedCount = 0;
+let releaseSlow: (() => void) | null = null;
+class Slow extends RequestHandler {
+  async get(): Promise<void> {
+    await new Promise<void>((resolve) => { releaseSlow = resolve; });
+    this.write("late");
+  }
+  override onConnectionClose(): void { closedCount++; }
+}
+class Quick extends RequestHandler {
+  get(): void { this.write("quick"); }
+  override onConnectionClose(): void { closedCount++; }
+}
+
+const app = new Application([
+  ["/sync", SyncLifecycle, "init-arg"],
+  ["/async", AsyncLifecycle],
+  ["/prepare-finishes", PrepareFinishes],
+  ["/prepare-redirects", AsyncPrepareRedirects],
+  ["/get", GetOnly],
+  ["/getpost", GetPost],
+  ["/own-head", OwnHead],
+  ["/own-options", OwnOptions],
+  ["/restricted", Restricted],
+  ["/user", SyncUser],
+  ["/slow", Slow],
+  ["/quick", Quick],
+]);
+
+t.test("hooks run in order: initialize(initArgs) → prepare → method → finish → onFinish", async (t) => {
+  const res = await app.inject({ url: "/sync", headers: { "x-id": "sync" } });
+  t.equal(res.status, 200);
+  t.equal(res.text(), "sync");
+  t.same(orders.get("sync"), ["initialize:init-arg", "prepare", "get", "onFinish:true"]);
+});
+
+t.test("async hooks are awaited in the same order, the user resolved before prepare, the body parsed before", async (t) => {
+  const res = await app.inject({
+    method: "POST", url: "/async", headers: { "x-id": "async", "content-type": "application/x-www-form-urlencoded" }, body: "x=1",
+  });
+  t.equal(res.text(), "async");
+  for (let i = 0; i < 50 && (orders.get("async")?.length ?? 0) < 5; i++) await tick();
+  t.same(orders.get("async"), ["initialize", "getCurrentUser", "prepare", "post:1:ann", "onFinish"]);
+});
+
+t.test("prepare() finishing the response skips the method", async (t) => {
+  const res = await app.inject({ url: "/prepare-finishes", headers: { "x-id": "pf" } });
+  t.equal(res.status, 200);
+  t.equal(res.text(), "from prepare");
+  t.same(orders.get("pf"), ["prepare", "onFinish"]);
+  const redirected = await app.inject({ url: "/prepare-redirects" });
+  t.equal(redirected.status, 302);
+  t.equal(redirected.headers["location"], "/elsewhere");
+});
+
+t.test("a method the handler does not implement → 405 with Allow", async (t) => {
+  captureLog(t);
+  for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
+    const res = await app.inject({ method, url: "/get", body: "ignored" });
+    t.equal(res.status, 405, method);
+    t.equal(res.headers["allow"], "GET, HEAD, OPTIONS", `${method} Allow`);
+    t.match(res.text(), "405: Method Not Allowed");
+  }
+  const more = await app.inject({ method: "PUT", url: "/getpost" });
+  t.equal(more.headers["allow"], "GET, HEAD, POST, DELETE, OPTIONS");
+});
+
+t.test("HEAD without head() runs get(): same headers and Content-Length, no body", async (t) => {
+  await withServer(app, async (base) => {
+    const port = Number(new URL(base).port);
+    const { responses, rest } = await exchange(port, "GET /get HTTP/1.1\r\nHost: x\r\n\r\nHEAD /get HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      { bodyless: [1] });
+    const [get, head] = responses;
+    t.equal(get?.status, 200);
+    t.equal(head?.status, 200);
+    t.equal(get?.body.toString(), "got it");
+    t.equal(head?.headers["x-from"], "get");
+    t.equal(head?.headers["content-length"], get?.headers["content-length"]);
+    t.equal(head?.headers["content-length"], String("got it".length));
+    t.ok(head?.headers["etag"], "HEAD gets the ETag GET gets");
+    t.equal(head?.headers["etag"], get?.headers["etag"]);
+    t.equal(rest, "", "nothing follows the HEAD response's headers");
+  });
+});
+
+t.test("HEAD with its own head() uses it", async (t) => {
+  const res = await app.inject({ method: "HEAD", url: "/own-head" });
+  t.equal(res.status, 200);
+  t.equal(res.headers["x-from"], "head");
+  t.equal(res.body.length, 0);
+});
+
+t.test("OPTIONS without options() → 204 with Allow; with options() it runs", async (t) => {
+  const res = await app.inject({ method: "OPTIONS", url: "/getpost" });
+  t.equal(res.status, 204);
+  t.equal(res.headers["allow"], "GET, HEAD, POST, DELETE, OPTIONS");
+  t.equal(res.body.length, 0);
+  const own = await app.inject({ method: "OPTIONS", url: "/own-options" });
+  t.equal(own.status, 200);
+  t.equal(own.headers["x-from"], "options");
+  t.equal(own.text(), "custom");
+});
+
+t.test("methods outside supportedMethods → 405, even when implemented; listed ones work", async (t) => {
+  captureLog(t);
+  const post = await app.inject({ method: "POST", url: "/restricted" });
+  t.equal(post.status, 405);
+  t.equal(post.headers["allow"], "GET, PROPFIND", "Allow lists only supported, implemented methods");
+  const prop = await app.inject({ method: "PROPFIND", url: "/restricted" });
+  t.equal(prop.status, 200);
+  t.equal(prop.text(), "found props");
+  const other = await app.inject({ method: "PROPFIND", url: "/get" });
+  t.equal(other.status, 405, "PROPFIND is not a default supported method");
+  t.equal((await app.inject({ url: "/restricted" })).text(), "restricted get");
+});
+
+t.test("a synchronous getCurrentUser is available in prepare() and the method", async (t) => {
+  const res = await app.inject({ url: "/user", headers: { "x-user": "bob" } });
+  t.equal(res.headers["x-prepare-user"], "bob");
+  t.equal(res.text(), "bob");
+  t.equal((await app.inject({ url: "/user" })).text(), "null");
+});
+
+t.test("onConnectionClose runs when the client leaves before the response, not after a finished one", async (t) => {
+  await withServer(app, async (base) => {
+    const before = closedCount;
+    const { port } = new URL(base);
+    await new Promise<void>((resolve) => {
+      const req = request({ host: "127.0.0.1", port, path: "/slow" });
+      req.on("error", () => resolve());
+      req.end();
+      const wait = setInterval(() => {
+        if (releaseSlow !== null) { clearInterval(wait); req.destroy(); resolve(); }
+      }, 5);
+    });
+    for (let i = 0; i < 200 && closedCount === before; i++) await new Promise((r) => setTimeout(r, 5));
+    t.equal(closedCount, before + 1, "called once for the abandoned request");
+    releaseSlow?.();
+    const quick = await fetch(`${base}/quick`);
+    t.equal(await quick.text(), "quick");
+    t.equal(closedCount, before + 1, "not called for a finished response");
+  });
+});
