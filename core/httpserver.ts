@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { ErrorCode, TyphoonError } from "./errors.ts";
 import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
-import { startServer, type StartOptions } from "./process.ts";
+import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 
 /** What `HTTPServer` serves: an application (anything with `handle`) or a plain listener. */
 export interface Servable {
@@ -62,6 +62,7 @@ export class HTTPServer {
         resolve();
       });
     });
+    drainOnSignals(this); // SIGTERM/SIGINT: drain, then exit 0 (process.ts)
   }
 
   /** Remembers the address for `start()`; nothing is opened yet. */
@@ -79,6 +80,18 @@ export class HTTPServer {
   start(numProcesses?: number, options: StartOptions = {}): Promise<void> {
     if (this.#bound === null) throw new TyphoonError(ErrorCode.INVALID_OPTION, "Call bind(port) before start()");
     return startServer(this, this.#bound, numProcesses, options);
+  }
+
+  /**
+   * Internal (`handoff.ts`): the node server, created without listening, for connections
+   * accepted by a supervisor and handed over (`server.emit("connection", socket)`).
+   */
+  unboundServer(): Server {
+    if (this.#server !== null) return this.#server;
+    const server = this.#create();
+    // node starts its connection tracking (headersTimeout checks, closeIdleConnections) on 'listening'.
+    server.emit("listening");
+    return server;
   }
 
   /** The bound address (its `port` is the real one after `listen(0)`), or `null`. */

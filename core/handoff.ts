@@ -1,0 +1,187 @@
+/**
+ * Least-busy connection handoff, both sides. The supervisor accepts every connection (paused,
+ * nothing read) and sends it over IPC to the child that looks least busy; each child feeds the
+ * sockets it is handed to its own node server and reports its load on a heartbeat.
+ *
+ * Why not Node's round-robin: it hands a connection to the next child even while that child is
+ * stuck in CPU work, so a fast request waits behind a slow one. A child whose heartbeat is late
+ * is stuck, whatever it said last; it gets no connection while another child answers.
+ */
+import { Server as NetServer, Socket } from "node:net";
+import type { Server as HttpServer } from "node:http";
+import { performance } from "node:perf_hooks";
+import { setTimeout as delay } from "node:timers/promises";
+import type { BindAddress, HTTPServer } from "./httpserver.ts";
+import { log } from "./log.ts";
+
+/** The key of every message typhoon sends between a supervisor and its children. */
+export const CHILD_MESSAGE = "typhoon";
+
+/** How often a child reports its load (ms). */
+const HEARTBEAT_MS = 20;
+/** A child not heard from for this long is taken to be stuck in CPU work (ms). */
+const STALL_MS = 3 * HEARTBEAT_MS;
+/** While draining, a connection idle this long is closed: one in use gets its `Connection: close` first (ms). */
+const LINGER_MS = 200;
+/** Connections held while no child is ready (during a restart) before new ones are refused. */
+const MAX_WAITING = 1024;
+
+/** The kind of a typhoon message (`"ready"`, `"load"`, `"ack"`, `"conn"`), or undefined. */
+export function messageKind(message: unknown): string | undefined {
+  if (typeof message !== "object" || message === null) return undefined;
+  const kind = (message as Record<string, unknown>)[CHILD_MESSAGE];
+  return typeof kind === "string" ? kind : undefined;
+}
+
+/** What the supervisor knows of a child's load. */
+export interface ChildLoad {
+  /** Connections sent to the child and not yet acknowledged. */
+  pending: number;
+  /** Requests in flight at the child's last heartbeat. */
+  inflight: number;
+  /** Open connections at the child's last heartbeat. */
+  open: number;
+  /** `performance.now()` when the child was last heard from. */
+  lastHeard: number;
+}
+
+/** A child the handoff can send connections to. */
+export interface HandoffTarget extends ChildLoad {
+  send(message: unknown, socket: Socket, done: (error: Error | null) => void): void;
+}
+
+/** Updates `child` from one of its messages; true if it was a load message. */
+export function noteLoad(child: ChildLoad, message: unknown): boolean {
+  const kind = messageKind(message);
+  if (kind !== "load" && kind !== "ack" && kind !== "ready") return false;
+  child.lastHeard = performance.now();
+  if (kind === "ack") child.pending = Math.max(0, child.pending - 1);
+  if (kind === "load") {
+    const { inflight, open } = message as { inflight?: unknown; open?: unknown };
+    if (typeof inflight === "number") child.inflight = inflight;
+    if (typeof open === "number") child.open = open;
+  }
+  return true;
+}
+
+/**
+ * The least busy of `children`: first those heard from recently, then the fewest requests in
+ * flight (connections not yet acknowledged count as requests), then the fewest open connections.
+ * Ties go to the first from `start` on, so equal children take turns.
+ */
+export function pickLeastBusy<T extends ChildLoad>(children: readonly T[], start: number, now = performance.now()): T | undefined {
+  let best: T | undefined;
+  let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
+  for (let k = 0; k < children.length; k++) {
+    const child = children[(start + k) % children.length]!;
+    const key: [number, number, number] = [now - child.lastHeard > STALL_MS ? 1 : 0, child.pending + child.inflight, child.open + child.pending];
+    if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+      best = child;
+      bestKey = key;
+    }
+  }
+  return best;
+}
+
+/** The supervisor's side: accepts on the bound address and hands each connection to a child. */
+export class Handoff<T extends HandoffTarget> {
+  readonly #server = new NetServer({ pauseOnConnect: true, noDelay: true });
+  readonly #candidates: () => T[];
+  readonly #waiting: Socket[] = [];
+  #turn = 0;
+
+  constructor(candidates: () => T[]) {
+    this.#candidates = candidates;
+    this.#server.on("connection", (socket: Socket) => this.#dispatch(socket, 0));
+  }
+
+  /** Binds the address; resolves to the bound port. */
+  listen(address: BindAddress): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen({ port: address.port, host: address.host, backlog: 511 }, () => {
+        this.#server.off("error", reject);
+        this.#server.on("error", (err) => log.error("typhoon: supervisor listening socket failed", err));
+        const bound = this.#server.address();
+        resolve(typeof bound === "object" && bound !== null ? bound.port : address.port);
+      });
+    });
+  }
+
+  /** Hands over the connections that waited for a ready child. */
+  wake(): void {
+    const waiting = this.#waiting.splice(0);
+    for (const socket of waiting) if (!socket.destroyed) this.#dispatch(socket, 0);
+  }
+
+  /** Stops accepting; connections still waiting for a child are closed. */
+  close(): void {
+    this.#server.close();
+    for (const socket of this.#waiting.splice(0)) socket.destroy();
+  }
+
+  #dispatch(socket: Socket, attempt: number): void {
+    const child = pickLeastBusy(this.#candidates(), this.#turn++);
+    if (child === undefined) {
+      if (this.#waiting.length < MAX_WAITING) this.#waiting.push(socket);
+      else socket.destroy();
+      return;
+    }
+    child.pending++;
+    child.send({ [CHILD_MESSAGE]: "conn" }, socket, (error) => {
+      if (error === null) return;
+      // The child died between the pick and the send: try another one.
+      child.pending = Math.max(0, child.pending - 1);
+      child.lastHeard = -Infinity;
+      if (attempt < 3 && !socket.destroyed) this.#dispatch(socket, attempt + 1);
+      else socket.destroy();
+    });
+  }
+}
+
+/** A child's intake of handed connections. */
+export interface Intake {
+  /** Stops taking requests gracefully: resolves when every connection is closed (cut after `timeout` ms). */
+  drain(timeout: number): Promise<void>;
+}
+
+/** The child's side: serves the connections the supervisor hands over, and reports its load. */
+export function acceptHandedConnections(server: HTTPServer): Intake {
+  const http = server.unboundServer();
+  const sockets = new Set<Socket>();
+  let inflight = 0;
+  const send = (message: object): void => {
+    if (process.connected) process.send?.(message);
+  };
+  http.on("request", (_req, res) => {
+    inflight++;
+    res.once("close", () => { inflight--; });
+  });
+  process.on("message", (message: unknown, handle: unknown) => {
+    if (messageKind(message) !== "conn" || !(handle instanceof Socket)) return;
+    send({ [CHILD_MESSAGE]: "ack" });
+    sockets.add(handle);
+    handle.once("close", () => sockets.delete(handle));
+    http.emit("connection", handle);
+  });
+  const heartbeat = setInterval(() => send({ [CHILD_MESSAGE]: "load", inflight, open: sockets.size }), HEARTBEAT_MS);
+  heartbeat.unref();
+  return { drain: (timeout) => drainConnections(server, http, sockets, timeout) };
+}
+
+async function drainConnections(server: HTTPServer, http: HttpServer, sockets: Set<Socket>, timeout: number): Promise<void> {
+  server.context.draining = true;
+  const start = performance.now();
+  // Closing an idle keep-alive connection at once races a client that is just sending its next
+  // request on it (a reset). Waiting LINGER_MS lets every connection in use get its response
+  // with `Connection: close` first; what is still idle after that is really idle.
+  while (sockets.size > 0) {
+    const elapsed = performance.now() - start;
+    if (elapsed >= timeout) {
+      for (const socket of sockets) socket.destroy();
+      break;
+    }
+    if (elapsed >= LINGER_MS) http.closeIdleConnections();
+    await delay(25);
+  }
+}
