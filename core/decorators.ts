@@ -1,0 +1,111 @@
+/**
+ * Tornado's handler decorators as standard TypeScript decorators: `@authenticated`,
+ * `@addslash` and `@removeslash` on methods, `@streamRequestBody` on the class.
+ */
+import { HTTPError } from "./errors.ts";
+import type { RequestHandler } from "./handler.ts";
+
+type Method<This, Args extends unknown[], R> = (this: This, ...args: Args) => R;
+
+/**
+ * The method needs a user: without one (`currentUser` is falsy) a GET or HEAD is redirected to
+ * the `loginUrl` setting with `?next=<this URI>` (302), any other method gets 403.
+ *
+ * @example
+ * class AccountHandler extends RequestHandler {
+ *   override getCurrentUser() { return this.getSignedCookie("user"); }
+ *   @authenticated
+ *   get(): void { this.write(`hello ${String(this.currentUser)}`); }
+ * }
+ */
+export function authenticated<This extends RequestHandler, Args extends unknown[], R>(
+  method: Method<This, Args, R>, _context: ClassMethodDecoratorContext<This, Method<This, Args, R>>,
+): Method<This, Args, R | undefined> {
+  return function (this: This, ...args: Args): R | undefined {
+    if (!this.currentUser) {
+      const verb = this.request.method;
+      if (verb !== "GET" && verb !== "HEAD") throw new HTTPError(403);
+      let url = this.getLoginUrl();
+      if (!url.includes("?")) {
+        // Tornado: an absolute login URL (another host) gets the full URL back, else the URI.
+        const next = /^[a-z][a-z0-9+.-]*:/i.test(url) ? `${this.request.protocol}://${this.request.host}${this.request.uri}` : this.request.uri;
+        url += `?next=${quotePlus(next)}`;
+      }
+      this.redirect(url);
+      return undefined;
+    }
+    return method.apply(this, args);
+  };
+}
+
+/**
+ * Redirects GET/HEAD of a path with a trailing slash to the path without it (301, query kept);
+ * other methods get 404.
+ */
+export function removeslash<This extends RequestHandler, Args extends unknown[], R>(
+  method: Method<This, Args, R>, _context: ClassMethodDecoratorContext<This, Method<This, Args, R>>,
+): Method<This, Args, R | undefined> {
+  return function (this: This, ...args: Args): R | undefined {
+    const path = this.request.path;
+    if (path.endsWith("/")) {
+      const verb = this.request.method;
+      if (verb !== "GET" && verb !== "HEAD") throw new HTTPError(404);
+      const trimmed = path.replace(/\/+$/, "");
+      // "/" is not redirected to "" (Tornado); "//evil.com/" must not become "//evil.com".
+      if (trimmed !== "") {
+        this.redirect(withQuery(trimmed.replace(/^\/{2,}/, "/"), this.request.query), true);
+        return undefined;
+      }
+    }
+    return method.apply(this, args);
+  };
+}
+
+/**
+ * Redirects GET/HEAD of a path without a trailing slash to the path with it (301, query kept);
+ * other methods get 404.
+ */
+export function addslash<This extends RequestHandler, Args extends unknown[], R>(
+  method: Method<This, Args, R>, _context: ClassMethodDecoratorContext<This, Method<This, Args, R>>,
+): Method<This, Args, R | undefined> {
+  return function (this: This, ...args: Args): R | undefined {
+    const path = this.request.path;
+    if (!path.endsWith("/")) {
+      const verb = this.request.method;
+      if (verb !== "GET" && verb !== "HEAD") throw new HTTPError(404);
+      this.redirect(withQuery(`${path.replace(/^\/{2,}/, "/")}/`, this.request.query), true);
+      return undefined;
+    }
+    return method.apply(this, args);
+  };
+}
+
+/**
+ * The class streams its request body: `prepare()` runs as soon as the headers arrive, then
+ * `dataReceived(chunk)` once per chunk (awaited: the next chunk is read only after), then the
+ * method. A response finished in `prepare()` (a 401) is sent without reading the body.
+ * Same as `static streamRequestBody = true`.
+ *
+ * @example
+ * @streamRequestBody
+ * class UploadHandler extends RequestHandler {
+ *   override async dataReceived(chunk: Buffer): Promise<void> { await file.write(chunk); }
+ *   put(): void { this.write("stored"); }
+ * }
+ */
+export function streamRequestBody<C extends typeof RequestHandler>(cls: C, _context: ClassDecoratorContext<C>): C {
+  cls.streamRequestBody = true;
+  return cls;
+}
+
+function withQuery(path: string, query: string): string {
+  return query === "" ? path : `${path}?${query}`;
+}
+
+// Python's urllib.parse.quote_plus, which Tornado's urlencode uses: only A-Z a-z 0-9 _ . - ~
+// stay as they are, and a space is "+".
+function quotePlus(text: string): string {
+  return encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, "+");
+}
