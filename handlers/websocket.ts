@@ -17,8 +17,9 @@ import { log } from "../core/log.ts";
 export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
-// Requests that arrived through an `upgrade` event, with the socket a handshake may take over.
-const upgrades = new WeakMap<IncomingMessage, Socket>();
+// Requests that arrived through an `upgrade` event, with the socket a handshake may take over
+// and the bytes that came behind the head (the first frames, which must not be lost).
+const upgrades = new WeakMap<IncomingMessage, { socket: Socket; head: Buffer }>();
 // One `ws` server (it holds no sockets, only the handshake logic) per message-size limit.
 const servers = new Map<number, WebSocketServer>();
 
@@ -27,13 +28,18 @@ const servers = new Map<number, WebSocketServer>();
  * rejects the handshake (400, 401, 403 ...) answers through it, and the socket is closed after.
  * Internal: used by `Application.handleUpgrade`.
  */
-export function upgradeResponse(req: IncomingMessage, socket: Duplex): ServerResponse {
+export function upgradeResponse(req: IncomingMessage, socket: Duplex, head: Buffer): ServerResponse {
   const raw = socket as Socket;
+  // Frames may follow the handshake at once; nothing reads the socket until `ws` takes it over.
+  raw.pause();
   const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(raw);
-  res.once("finish", () => raw.end());
-  upgrades.set(req, raw);
+  res.once("finish", () => {
+    raw.end();
+    raw.resume();
+  });
+  upgrades.set(req, { socket: raw, head });
   return res;
 }
 
@@ -113,23 +119,24 @@ export class WebSocketHandler extends RequestHandler {
     const origin = headers.origin ?? header(headers["sec-websocket-origin"]);
     if (origin !== undefined && !this.checkOrigin(origin)) throw new HTTPError(403, "Cross origin websockets not allowed");
     const req = this.request.raw;
-    const socket = upgrades.get(req);
-    if (socket === undefined) throw new HTTPError(400, "Not an upgrade request (served without an upgrade listener)");
+    const upgrade = upgrades.get(req);
+    if (upgrade === undefined) throw new HTTPError(400, "Not an upgrade request (served without an upgrade listener)");
+    const { socket, head } = upgrade;
     const { res } = this.detach();
     res.removeAllListeners("finish");
     res.detachSocket(socket);
-    const ws = await new Promise<WebSocket | null>((resolve) => {
+    await new Promise<void>((resolve) => {
       // `ws` answers an invalid handshake (bad key or version) itself and never calls back.
-      const gone = (): void => resolve(null);
-      socket.once("close", gone);
-      this.#server().handleUpgrade(req, socket, EMPTY, (upgraded) => {
-        socket.off("close", gone);
-        resolve(upgraded);
+      socket.once("close", resolve);
+      this.#server().handleUpgrade(req, socket, head, (ws) => {
+        socket.off("close", resolve);
+        // Listeners go on before the socket flows: frames that came with the head are next.
+        this.#attach(ws);
+        this.#enqueue(() => this.open(...args));
+        resolve();
       });
+      socket.resume();
     });
-    if (ws === null) return;
-    this.#attach(ws);
-    this.#enqueue(() => this.open(...args));
   }
 
   /**
