@@ -3,6 +3,7 @@
  * new handler: path split, overload check, route match, group decoding, `handler.execute()`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { HTTPError } from "./errors.ts";
 import { log } from "./log.ts";
 import { loopMonitor } from "./loop-monitor.ts";
@@ -15,6 +16,8 @@ import { HTTPServer } from "./httpserver.ts";
 import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
 import type { CookieOptions } from "./cookies.ts";
 import type { SecretSpec } from "./signing.ts";
+import { StaticFileHandler } from "../handlers/static.ts";
+import { WebSocketHandler, rejectUpgrade, upgradeResponse } from "../handlers/websocket.ts";
 
 /** A handler class: `RequestHandler` or a subclass. */
 export type HandlerClass = typeof RequestHandler;
@@ -114,6 +117,7 @@ export class Application {
 
   constructor(rules: readonly Rule[] = [], settings: AppSettings = {}) {
     this.settings = settings;
+    for (const rule of staticRules(settings)) addRule(this.#router, rule);
     for (const rule of rules) addRule(this.#router, rule);
     this.#listener = (req, res) => this.handle(req, res, STANDALONE);
   }
@@ -148,6 +152,28 @@ export class Application {
     const server = new HTTPServer(this, options);
     await server.listen(port, host);
     return server;
+  }
+
+  /**
+   * The URL of a file under `staticPath`, versioned with `?v=<content hash>` (see
+   * `StaticFileHandler`). Also `handler.staticUrl(path)`.
+   */
+  staticUrl(path: string): string {
+    return StaticFileHandler.makeStaticUrl(this.settings, path);
+  }
+
+  /**
+   * Serves an `Upgrade` request (called by `HTTPServer`): a WebSocket route runs its handler,
+   * whose `get()` performs the handshake; no route is a 404, any other route a 400, both
+   * answered on the raw socket, which is then closed.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void {
+    const target = req.url ?? "/";
+    const q = target.indexOf("?");
+    const match = this.find(hostNameOf(req.headers.host ?? ""), q === -1 ? target : target.slice(0, q));
+    if (match === null) return rejectUpgrade(socket, 404);
+    if (!(match.route.target.handler.prototype instanceof WebSocketHandler)) return rejectUpgrade(socket, 400);
+    this.handle(req, upgradeResponse(req, socket, head), server);
   }
 
   /** The route for a request, as the dispatch would find it (used by upgrades, e.g. WebSocket). */
@@ -229,6 +255,19 @@ export class Application {
     else if (status >= 400) log.warn(line);
     else log.info(line);
   }
+}
+
+// Tornado's static rules: the prefix, plus /favicon.ico and /robots.txt from the same directory.
+function staticRules(settings: AppSettings): Rule[] {
+  const path = settings.staticPath;
+  if (path === undefined) return [];
+  const prefix = settings.staticUrlPrefix ?? "/static/";
+  const args = { path };
+  return [
+    [`${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(.*)`, StaticFileHandler, args],
+    ["/(favicon\\.ico)", StaticFileHandler, args],
+    ["/(robots\\.txt)", StaticFileHandler, args],
+  ];
 }
 
 function addRule(router: Router<Target>, rule: Rule): void {

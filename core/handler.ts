@@ -13,6 +13,7 @@ import {
   type Body, type HeaderMap,
 } from "./respond.ts";
 import { HandlerIO } from "./handler-io.ts";
+import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "./compress.ts";
 import type { HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "./server-options.ts";
 import type { Application } from "./app.ts";
@@ -69,6 +70,7 @@ export class RequestHandler extends HandlerIO {
   #finished = false;
   #detached = false;
   #closeAfter = false;
+  #compressor: StreamCompressor | null = null;
   readonly #blockingThreshold: number | undefined;
 
   constructor(application: Application, request: HTTPServerRequest, ctx: HandlerContext) {
@@ -215,10 +217,14 @@ export class RequestHandler extends HandlerIO {
     if (!this.#headersWritten) {
       this.#headersWritten = true;
       this.#prepareHeaders();
+      if (this.settings.compressResponse) {
+        this.#compressor = StreamCompressor.start(res, this.request.headers["accept-encoding"], this.#status, this.#headers);
+      }
       sendHead(res, this.#status, this.#reason, this.#headers);
     }
     const body = joinChunks(this.#chunks);
     this.#chunks = [];
+    if (this.#compressor !== null) return this.#compressor.write(body);
     if (bodyLength(body) === 0 || res.destroyed) return Promise.resolve();
     if (res.write(body)) return Promise.resolve();
     return new Promise((resolve) => {
@@ -235,7 +241,8 @@ export class RequestHandler extends HandlerIO {
     const res = this.#ctx.res;
     if (this.#headersWritten) {
       const rest = joinChunks(this.#chunks);
-      if (bodyLength(rest) > 0) res.end(rest);
+      if (this.#compressor !== null) this.#compressor.end(rest);
+      else if (bodyLength(rest) > 0) res.end(rest);
       else res.end();
     } else {
       this.#headersWritten = true;
@@ -252,8 +259,9 @@ export class RequestHandler extends HandlerIO {
         body = null;
         delete this.#headers["content-length"];
         if (this.#status === 304) delete this.#headers["content-type"];
-      } else if (this.#headers["content-length"] === undefined) {
-        this.#headers["content-length"] = String(bodyLength(body));
+      } else {
+        if (this.settings.compressResponse) body = compressBody(this.request.headers["accept-encoding"], this.#status, this.#headers, body);
+        if (this.#headers["content-length"] === undefined) this.#headers["content-length"] = String(bodyLength(body));
       }
       this.#prepareHeaders();
       sendWhole(res, this.#status, this.#reason, this.#headers, body);
@@ -271,6 +279,22 @@ export class RequestHandler extends HandlerIO {
   /** Whether the headers have been sent. */
   get headersWritten(): boolean {
     return this.#headersWritten;
+  }
+
+  /** Whether the server is draining (stopping): `HealthHandler` answers 503 then. */
+  get serverDraining(): boolean {
+    return this.#ctx.server.draining;
+  }
+
+  /**
+   * The URL of a file under the `staticPath` setting, with a `?v=<content hash>` that lets
+   * `StaticFileHandler` send it with a long `Cache-Control` (Tornado's `static_url`).
+   *
+   * @example
+   * this.write(`<script src="${this.staticUrl("chat.js")}"></script>`); // /static/chat.js?v=3f2a...
+   */
+  staticUrl(path: string): string {
+    return this.application.staticUrl(path);
   }
 
   /** Redirects with 302 (or 301 when permanent, or an explicit 3xx status) and finishes. */
@@ -350,6 +374,10 @@ export class RequestHandler extends HandlerIO {
     if (cookies.length > 0) this.#headers["set-cookie"] = cookies;
     const server = this.#ctx.server;
     if (server.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
+    // A streaming handler that answered before reading the body (a 401 from prepare()): the
+    // unread body must not be parsed as the next request, and is not worth reading.
+    else if (hasBody(this.#ctx.req) && !this.#ctx.req.complete) this.#headers["connection"] = "close";
+    if (this.settings.compressResponse) addVaryAcceptEncoding(this.#headers);
   }
 
   /** Calls one lifecycle hook; with `blockingThreshold` set, times its synchronous part. */
