@@ -150,7 +150,8 @@ function quality(accept: string, type: string): number {
 
 /** Whether an `Accept` header prefers JSON over HTML (ties go to HTML). */
 export function prefersJson(accept: string | undefined): boolean {
-  if (accept === undefined || !accept.includes("json")) return false;
+  // Only JSON or a wildcard range (`application/*`, `*/*`) can rank JSON first.
+  if (accept === undefined || (!accept.includes("json") && !accept.includes("/*"))) return false;
   return quality(accept, "application/json") > quality(accept, "text/html");
 }
 
