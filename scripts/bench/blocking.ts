@@ -1,0 +1,214 @@
+/**
+ * What blocking detection and overload shedding cost on a hello-world handler: the same app with
+ * each setting on, against the same app with both off, measured in the same run.
+ *
+ *   node --import tsx scripts/bench/blocking.ts          # ROUNDS=5 DURATION=4 CONNECTIONS=32
+ *
+ * Every server runs pinned to core 0 and autocannon to core 1 (`taskset`); each variant is
+ * measured at the same time as the variant with both settings off, so noise on a shared machine
+ * hits both alike, and each figure is the median of its rounds. The thresholds are set high
+ * enough never to trigger: what is measured is the price of watching, not of warning or shedding.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+/** One benchmark result, typhoon beside the peer measured in the same run. */
+export interface Row {
+  name: string;
+  unit: string;
+  typhoon: number;
+  peer: number;
+  peerName: string;
+  ratio: number;
+  higherIsBetter: boolean;
+}
+
+type Variant = "off" | "blockingThreshold" | "maxEventLoopDelay";
+
+const VARIANTS: Record<Variant, Record<string, number>> = {
+  off: {},
+  blockingThreshold: { blockingThreshold: 1000 },
+  maxEventLoopDelay: { maxEventLoopDelay: 1000 },
+};
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const self = fileURLToPath(import.meta.url);
+
+/** The server side: a hello-world app with one variant's settings, printing its port. */
+async function serve(variant: Variant): Promise<void> {
+  const { Application, RequestHandler } = await import("../../core/index.ts");
+  class HelloHandler extends RequestHandler {
+    get(): void {
+      this.write("Hello, world");
+    }
+  }
+  const app = new Application([["/", HelloHandler]], VARIANTS[variant]);
+  const server = await app.listen(0, "127.0.0.1");
+  process.stdout.write(`listening ${server.address()!.port}\n`);
+}
+
+function pin(core: number, command: string[]): string[] {
+  return hasTaskset() ? ["taskset", "-c", String(core), ...command] : command;
+}
+
+let tasksetChecked: boolean | undefined;
+function hasTaskset(): boolean {
+  if (tasksetChecked === undefined) {
+    try {
+      execFileSync("taskset", ["-c", "0", "true"], { stdio: "ignore" });
+      tasksetChecked = true;
+    } catch {
+      tasksetChecked = false;
+    }
+  }
+  return tasksetChecked;
+}
+
+async function startServer(variant: Variant): Promise<Server> {
+  const [cmd, ...args] = pin(0, [process.execPath, "--import", "tsx", self, "--serve", variant]);
+  const child = spawn(cmd!, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`${variant} server did not start`)), 20_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`${variant} server exited (${code})`)); });
+  });
+  return { child, pid: child.pid!, port };
+}
+
+/** One autocannon run against `port`, pinned to core 1: requests completed and seconds taken. */
+function load(port: number, seconds: number, connections: number): Promise<{ requests: number; seconds: number }> {
+  const bin = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
+  const [cmd, ...args] = pin(1, [process.execPath, bin, "-j", "-n", "-c", String(connections), "-d", String(seconds),
+    `http://127.0.0.1:${port}/`]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
+    child.once("exit", (code) => {
+      try {
+        const result = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
+        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
+        resolve({ requests: result.requests.total, seconds: result.duration });
+      } catch (error) {
+        reject(new Error(`autocannon failed (exit ${code}): ${String(error)}`));
+      }
+    });
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux, 100 ticks/s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Loads one server and reports wall-clock req/s and requests per CPU-second of the server. */
+async function measure(server: Server, seconds: number, connections: number): Promise<{ wall: number; perCpu: number }> {
+  const cpuBefore = cpuSeconds(server.pid);
+  const { requests, seconds: took } = await load(server.port, seconds, connections);
+  const cpu = cpuSeconds(server.pid) - cpuBefore;
+  return { wall: requests / took, perCpu: requests / cpu };
+}
+
+interface Server {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const PAIRS = ["blockingThreshold", "maxEventLoopDelay", "off (control)"] as const;
+
+/**
+ * Runs the benchmark and resolves to rows comparing each setting with the same app with both
+ * settings off, plus an A/A control (off against another off server) showing the run's noise.
+ * Two units: requests per CPU-second of the server (the cost per request; little moved by the
+ * rest of the machine) and wall-clock req/s. Options default from `ROUNDS`, `DURATION` (s) and
+ * `CONNECTIONS` (per server).
+ *
+ * Each pair is measured at the same time: both servers share core 0 and two autocannons share
+ * core 1, so whatever else the machine does slows both alike.
+ */
+export async function runBlockingBench({
+  rounds = Number(process.env["ROUNDS"] ?? 5),
+  seconds = Number(process.env["DURATION"] ?? 4),
+  connections = Number(process.env["CONNECTIONS"] ?? 32),
+}: { rounds?: number; seconds?: number; connections?: number } = {}): Promise<Row[]> {
+  const names = ["off", "off (control)", "blockingThreshold", "maxEventLoopDelay"] as const;
+  const settingsOf = (name: (typeof names)[number]): Variant => (name === "off (control)" ? "off" : name);
+  const servers = new Map<string, Server>();
+  try {
+    for (const name of names) servers.set(name, await startServer(settingsOf(name)));
+    const server = (name: string): Server => servers.get(name)!;
+    for (const name of names) await load(server(name).port, 1, connections); // warm-up: JIT, pools
+    type Series = { wall: number[]; perCpu: number[]; peerWall: number[]; peerPerCpu: number[] };
+    const samples = new Map<string, Series>(PAIRS.map((name) => [name, { wall: [], perCpu: [], peerWall: [], peerPerCpu: [] }]));
+    for (let round = 0; round < rounds; round++) {
+      for (const name of PAIRS) {
+        const [on, off] = await Promise.all([
+          measure(server(name), seconds, connections),
+          measure(server("off"), seconds, connections),
+        ]);
+        const s = samples.get(name)!;
+        s.wall.push(on.wall);
+        s.perCpu.push(on.perCpu);
+        s.peerWall.push(off.wall);
+        s.peerPerCpu.push(off.perCpu);
+      }
+    }
+    const rows: Row[] = [];
+    for (const name of PAIRS) {
+      const s = samples.get(name)!;
+      const label = `hello world, ${name === "off (control)" ? "off (A/A control)" : `${name} on`}`;
+      if (process.env["VERBOSE"]) {
+        const ratios = (a: number[], b: number[]): string => a.map((x, i) => (x / b[i]!).toFixed(3)).join(" ");
+        console.error(`${label}: per-CPU ratios ${ratios(s.perCpu, s.peerPerCpu)}; wall ratios ${ratios(s.wall, s.peerWall)}`);
+      }
+      for (const [unit, on, off] of [["req/CPU-s", s.perCpu, s.peerPerCpu], ["req/s", s.wall, s.peerWall]] as const) {
+        rows.push({
+          name: label,
+          unit,
+          typhoon: Math.round(median(on)),
+          peer: Math.round(median(off)),
+          peerName: "typhoon, both off",
+          ratio: median(on.map((x, i) => x / off[i]!)),
+          higherIsBetter: true,
+        });
+      }
+    }
+    return rows;
+  } finally {
+    for (const { child } of servers.values()) child.kill("SIGTERM");
+  }
+}
+
+function printRows(rows: Row[]): void {
+  console.log(`${"benchmark".padEnd(40)}${"unit".padEnd(11)}${"typhoon".padStart(9)}${"peer".padStart(9)}  ratio`);
+  for (const row of rows) {
+    console.log(`${row.name.padEnd(40)}${row.unit.padEnd(11)}${String(row.typhoon).padStart(9)}${String(row.peer).padStart(9)}  ${row.ratio.toFixed(3)}× ${row.peerName}`);
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const serveAt = process.argv.indexOf("--serve");
+  if (serveAt !== -1) {
+    await serve(process.argv[serveAt + 1] as Variant);
+  } else {
+    if (!hasTaskset()) console.warn("taskset not found: server and load generator are not pinned");
+    printRows(await runBlockingBench());
+  }
+}
