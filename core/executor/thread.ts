@@ -1,0 +1,219 @@
+/**
+ * The main thread's handle on one executor thread: starts it, writes its calls into the
+ * main→worker ring, reads its results from the worker→main ring, and explains its death.
+ *
+ * The handle never blocks: a call that does not fit the ring is queued and written as the worker
+ * drains it, and results are read when the worker rings the doorbell (one message per batch of
+ * results, none while the main thread is still reading). The `Worker` is `ref`'d only while it has calls in
+ * flight, so an idle pool does not keep the process alive.
+ */
+import { receiveMessageOnPort, MessageChannel, Worker, type MessagePort, type ResourceLimits } from "node:worker_threads";
+import type { ExecutorError } from "../errors.ts";
+import { CANCELS, FrameReader, Ring, RUNNING } from "./channel.ts";
+import { decodeValues, FLAG_SIDE, FrameEncoder, FrameType, readHead, type SideBuffer } from "./codec.ts";
+import { deathError, describeError, reviveError } from "./failure.ts";
+import type { SideMessage, WorkerInit } from "./worker.ts";
+
+/** A call as the thread sees it. */
+export interface Job {
+  readonly id: number;
+  readonly name: string;
+  readonly args: readonly unknown[];
+  readonly transfer: readonly ArrayBuffer[] | undefined;
+}
+
+/** What a thread reports to its pool. */
+export interface ThreadEvents<J extends Job> {
+  /** A call finished: `value` is the result, or the rebuilt error when `ok` is false. */
+  settled(job: J, ok: boolean, value: unknown, micros: number): void;
+  /** The thread is gone: `running` was its current call, `notStarted` never began. */
+  died(thread: WorkerThread<J>, error: ExecutorError, running: J | undefined, notStarted: J[], started: boolean): void;
+}
+
+/** How to start a thread. */
+export interface ThreadSpec {
+  entry: URL;
+  workerModule: URL;
+  taskModule: URL;
+  resourceLimits: ResourceLimits | undefined;
+}
+
+const names = new Map<string, Buffer>();
+function encodeName(name: string): Buffer {
+  let bytes = names.get(name);
+  if (bytes === undefined) {
+    bytes = Buffer.from(name, "utf8");
+    if (bytes.length > 255) throw new RangeError(`Task name is longer than 255 bytes: ${name.slice(0, 40)}...`);
+    if (names.size < 10_000) names.set(name, bytes);
+  }
+  return bytes;
+}
+
+/** One worker thread and its two rings. */
+export class WorkerThread<J extends Job> {
+  /** Calls written to this thread and not yet settled, in the order they were sent. */
+  readonly inflight = new Map<number, J>();
+  readonly #worker: Worker;
+  readonly #events: ThreadEvents<J>;
+  readonly #toWorker = Ring.create();
+  readonly #fromWorker = Ring.create();
+  readonly #reader = new FrameReader(this.#fromWorker);
+  readonly #encoder = new FrameEncoder();
+  readonly #port: MessagePort;
+  readonly #writeQueue: Buffer[] = [];
+  #writeOffset = 0;
+  #notifyQueued = false;
+  #started = false;
+  #crash: Error | null = null;
+  #killed: string | null = null;
+  #exited: Promise<void>;
+  /** False once the thread is being terminated or is gone: send it nothing more. */
+  alive = true;
+
+  constructor(spec: ThreadSpec, events: ThreadEvents<J>) {
+    this.#events = events;
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    const workerData: WorkerInit = {
+      taskModule: spec.taskModule.href, workerModule: spec.workerModule.href,
+      toWorker: this.#toWorker.sab, fromWorker: this.#fromWorker.sab, port: port2,
+    };
+    // execArgv is not inherited: the parent's loaders (tap's, tsx's) are not the thread's business.
+    this.#worker = new Worker(spec.entry, {
+      workerData, transferList: [port2], execArgv: [],
+      ...(spec.resourceLimits === undefined ? {} : { resourceLimits: spec.resourceLimits }),
+    });
+    this.#worker.unref();
+    this.#toWorker.doorbell = this.#fromWorker.doorbell = () => this.#worker.postMessage(0);
+    this.#worker.on("message", (message: unknown) => {
+      if (message === "ready") this.#started = true;
+      else this.#onDoorbell();
+    });
+    this.#worker.on("error", (error: Error) => { this.#crash ??= error; });
+    this.#exited = new Promise((resolve) => this.#worker.once("exit", (code: number) => {
+      this.#onExit(code);
+      resolve();
+    }));
+  }
+
+  /** Writes `job` to the thread. Throws (and sends nothing) if its arguments cannot be cloned. */
+  send(job: J): void {
+    const frame = this.#encoder.call(job.id, encodeName(job.name), job.args, job.transfer);
+    if (this.#encoder.side.length > 0) {
+      const message: SideMessage = { kind: "buffers", list: this.#encoder.side };
+      this.#port.postMessage(message, this.#encoder.transfer);
+    }
+    this.inflight.set(job.id, job);
+    this.#write(frame);
+    if (this.inflight.size === 1) {
+      this.#worker.ref();
+      // Asks for the doorbell; results already there (a race with the last batch) are read soon.
+      if (!this.#fromWorker.sleepReader(this.#reader.stalledAt)) queueMicrotask(() => this.#read());
+    }
+  }
+
+  /** Withdraws `job`. True if it is running now: only terminating the thread stops it. */
+  cancel(job: J): boolean {
+    if (!this.inflight.delete(job.id)) return false;
+    if (this.inflight.size === 0) this.#worker.unref();
+    const message: SideMessage = { kind: "cancel", id: job.id };
+    this.#port.postMessage(message);
+    Atomics.add(this.#toWorker.ctrl, CANCELS, 1);
+    return Atomics.load(this.#toWorker.ctrl, RUNNING) === job.id;
+  }
+
+  /** Terminates the thread; `reason` becomes the message of the error its running call gets. */
+  kill(reason: string): Promise<void> {
+    this.alive = false;
+    this.#killed ??= reason;
+    void this.#worker.terminate();
+    return this.#exited;
+  }
+
+  #write(frame: Buffer): void {
+    if (this.#writeQueue.length === 0) {
+      const n = this.#toWorker.write(frame, 0);
+      if (n < frame.length) this.#writeQueue.push(Buffer.from(frame.subarray(n)));
+    } else {
+      // The encoder's buffer is reused by the next call: keep a copy of what waits.
+      this.#writeQueue.push(Buffer.from(frame));
+    }
+    if (!this.#notifyQueued) {
+      this.#notifyQueued = true;
+      queueMicrotask(() => {
+        this.#notifyQueued = false;
+        this.#toWorker.notifyReader();
+      });
+    }
+    if (this.#writeQueue.length > 0) this.#pump();
+  }
+
+  /** Writes what waits in the queue as the worker frees room; sleeps until its doorbell when full. */
+  #pump(): void {
+    for (let frame = this.#writeQueue[0]; frame !== undefined && this.alive; frame = this.#writeQueue[0]) {
+      this.#writeOffset += this.#toWorker.write(frame, this.#writeOffset);
+      this.#toWorker.notifyReader();
+      if (this.#writeOffset === frame.length) {
+        this.#writeQueue.shift();
+        this.#writeOffset = 0;
+      } else if (this.#toWorker.sleepWriter()) {
+        return;
+      }
+    }
+  }
+
+  /** Reads every result there is, then sleeps until the worker's doorbell while calls are in flight. */
+  #read(): void {
+    for (;;) {
+      this.#drain();
+      if (!this.alive || this.inflight.size === 0) return;
+      if (this.#fromWorker.sleepReader(this.#reader.stalledAt)) return;
+    }
+  }
+
+  #onDoorbell(): void {
+    if (!this.alive) return;
+    if (this.#writeQueue.length > 0) this.#pump();
+    this.#read();
+  }
+
+  #drain(): void {
+    for (let view = this.#reader.next(); view !== null; view = this.#reader.next()) {
+      const head = readHead(view.buf, view.start);
+      let ok = head.type === FrameType.OK;
+      let value: unknown;
+      try {
+        const side = (head.flags & FLAG_SIDE) !== 0 ? this.#takeSideBuffers() : [];
+        const decoded = decodeValues(view.buf, view.start, view.end, head, side)[0];
+        value = ok ? decoded : reviveError(decoded);
+      } catch (error) {
+        ok = false;
+        value = reviveError(describeError(error));
+      }
+      this.#reader.release();
+      const job = this.inflight.get(head.id);
+      if (job === undefined) continue;
+      this.inflight.delete(head.id);
+      if (this.inflight.size === 0) this.#worker.unref();
+      this.#events.settled(job, ok, value, head.micros);
+    }
+  }
+
+  #takeSideBuffers(): SideBuffer[] {
+    const got = receiveMessageOnPort(this.#port);
+    const message = got?.message as SideMessage | undefined;
+    if (message?.kind !== "buffers") throw new Error("Executor result arrived without its buffers");
+    return message.list;
+  }
+
+  #onExit(code: number): void {
+    this.alive = false;
+    this.#drain();
+    const running = this.inflight.get(Atomics.load(this.#toWorker.ctrl, RUNNING));
+    const notStarted = [...this.inflight.values()].filter((job) => job !== running);
+    this.inflight.clear();
+    this.#port.close();
+    const error = deathError({ code, crash: this.#crash, killed: this.#killed, started: this.#started }, running?.name);
+    this.#events.died(this, error, running, notStarted, this.#started);
+  }
+}
