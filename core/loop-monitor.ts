@@ -94,7 +94,9 @@ export class EventLoopMonitor implements LoopMonitor {
 
   stats(): LoopStats {
     const h = this.#histogram;
-    const utilization = performance.eventLoopUtilization(this.#elu).utilization;
+    const { utilization: measured } = performance.eventLoopUtilization(this.#elu);
+    // An empty window (stats() right after reset()) is 0/0.
+    const utilization = Number.isFinite(measured) ? measured : 0;
     if (h.count === 0) return { delay: { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }, utilization };
     return {
       delay: {
