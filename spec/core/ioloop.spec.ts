@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { ExecutorError, TimeoutError, ErrorCode } from "../../core/errors.ts";
 import { IOLoop, type Executor } from "../../core/ioloop.ts";
 import { setLogger } from "../../core/log.ts";
+import { ThreadPoolExecutor } from "../../core/executor/pool.ts";
+import { spin } from "../../scripts/tasks.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const ioloopUrl = new URL("../../core/ioloop.ts", import.meta.url).href;
@@ -307,4 +309,15 @@ t.test("by default callback errors go to typhoon's log, so setLogger can route t
   new IOLoop().addCallback(function routed() { throw new Error("to the sink"); });
   await waitFor(() => lines.length === 1);
   t.match(lines[0], /^error: Exception in callback routed: Error: to the sink\n\s+at /);
+});
+
+t.test("runInExecutor runs a task on a real ThreadPoolExecutor, given or default", async (t) => {
+  const pool = new ThreadPoolExecutor({ module: new URL("../../scripts/tasks.ts", import.meta.url), maxWorkers: 1 });
+  t.teardown(() => pool.shutdown({ wait: false }));
+  const loop = new IOLoop();
+  const expected = spin(0.01);
+  t.equal(await loop.runInExecutor<number>(pool, "spin", 0.01), expected);
+  loop.setDefaultExecutor(pool);
+  t.equal(await loop.runInExecutor<number>(null, "spin", 0.01), expected);
+  t.equal(pool.stats().completed, 2, "both ran on the pool");
 });
