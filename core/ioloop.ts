@@ -125,6 +125,7 @@ export class IOLoop {
       return Promise.resolve();
     }
     this.#keepAlive = setInterval(() => {}, MAX_TIMER_DELAY);
+    loopMonitor(); // so that stats() covers the whole run
     this.#running = new Promise<void>((resolve) => { this.#stopped = resolve; });
     return this.#running;
   }
@@ -237,7 +238,10 @@ export class IOLoop {
     this.#defaultExecutor = executor;
   }
 
-  /** Event-loop delay percentiles (ms) and utilization of this thread. */
+  /**
+   * Event-loop delay percentiles (ms) and utilization of this thread, since the shared monitor
+   * started (on {@link start}, the first request with `maxEventLoopDelay`, or the first call).
+   */
   stats(): LoopStats {
     return loopMonitor().stats();
   }
