@@ -118,6 +118,97 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
   });
 }
 
+/**
+ * Streams the body to `onChunk` within `limits` (a `streamRequestBody` handler's
+ * `dataReceived`): the next chunk is read only once the promise `onChunk` returns settles
+ * (backpressure). Over `maxBodySize` → 413; a pause longer than `bodyTimeout` while waiting for
+ * the client → 408; a client that goes away or a corrupt compressed body → 400. An error thrown
+ * by `onChunk` rejects as it is (the app's own failure). Never destroys the connection, so the
+ * error can still be answered.
+ */
+export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (chunk: Buffer) => unknown): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let stream: Readable;
+    try {
+      stream = bodyStream(req, limits.decompress);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let busy = false;
+    let ended = false;
+    let settled = false;
+    const arm = (): void => {
+      if (limits.bodyTimeout > 0) {
+        clearTimeout(timer);
+        timer = setTimeout(() => settle(new HTTPError(408, "Timed out reading the request body")), limits.bodyTimeout);
+      }
+    };
+    const settle = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("error", onError);
+      req.off("aborted", onAborted);
+      if (err === undefined) resolve();
+      else {
+        stream.pause();
+        reject(err);
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limits.maxBodySize) {
+        const err = new HTTPError(413, `Streamed body larger than maxBodySize (${limits.maxBodySize} bytes)`);
+        (err as { code: string }).code = ErrorCode.BODY_TOO_LARGE;
+        settle(err);
+        return;
+      }
+      let result: unknown;
+      try {
+        result = onChunk(chunk);
+      } catch (err) {
+        settle(err);
+        return;
+      }
+      if (result === null || typeof result !== "object" || typeof (result as { then?: unknown }).then !== "function") {
+        arm();
+        return;
+      }
+      // The app is busy with this chunk: stop reading (and stop the clock, the wait is ours).
+      busy = true;
+      clearTimeout(timer);
+      stream.pause();
+      (result as PromiseLike<unknown>).then(() => {
+        busy = false;
+        if (settled) return;
+        if (ended) settle();
+        else {
+          arm();
+          stream.resume();
+        }
+      }, (err: unknown) => settle(err));
+    };
+    const onEnd = (): void => {
+      ended = true;
+      if (!busy) settle();
+    };
+    const onError = (err: Error): void => {
+      settle(new HTTPError(400, stream === req ? `Error reading the request body: ${err.message}` : `Corrupt compressed body: ${err.message}`));
+    };
+    const onAborted = (): void => settle(new HTTPError(400, "Client closed the connection while sending the body"));
+    stream.on("data", onData);
+    stream.on("end", onEnd);
+    stream.on("error", onError);
+    req.on("aborted", onAborted);
+    arm();
+  });
+}
+
 /** Decodes one `application/x-www-form-urlencoded` component: `+` is a space. */
 function decodeFormComponent(text: string): string {
   const spaced = text.includes("+") ? text.replace(/\+/g, " ") : text;

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, Finish, HTTPError, TyphoonError } from "./errors.ts";
 import { errorText, log } from "./log.ts";
 import { reportBlocking } from "./loop-monitor.ts";
-import { bodyStream, declaredTooLarge, hasBody, parseBody, readBody } from "./body.ts";
+import { declaredTooLarge, hasBody, parseBody, readBody, streamBody } from "./body.ts";
 import {
   bodyLength, checkHeader, errorPage, etagMatches, etagOf, isBodyless, joinChunks, sendHead, sendWhole,
   type Body, type HeaderMap,
@@ -422,15 +422,10 @@ export class RequestHandler extends HandlerIO {
     const { req, server } = this.#ctx;
     if (!hasBody(req)) return;
     if (declaredTooLarge(req, server.maxBodySize)) throw new HTTPError(413, "Content-Length over maxBodySize");
-    const stream = bodyStream(req, server.decompressRequest);
-    let size = 0;
-    for await (const chunk of stream) {
-      size += (chunk as Buffer).length;
-      if (size > server.maxBodySize) throw new HTTPError(413, "Streamed body over maxBodySize");
-      // Async iteration pulls the next chunk only after this one is handled: backpressure.
-      const r = this.#call("dataReceived", this.dataReceived, [chunk]);
-      if (isThenable(r)) await r;
-    }
+    // Not `for await`: leaving that loop on an error destroys the request, and with it the
+    // socket the error answer must go out on; and a stalled client needs bodyTimeout here too.
+    await streamBody(req, { maxBodySize: server.maxBodySize, bodyTimeout: server.bodyTimeout, decompress: server.decompressRequest },
+      (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
   }
 
   #handleException(err: unknown): void {

@@ -11,6 +11,9 @@ import { ErrorCode, TyphoonError } from "./errors.ts";
 import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 
+/** How long a connection answered with a client error may stay half-open (ms). */
+const CLIENT_ERROR_LINGER = 1000;
+
 /** What `HTTPServer` serves: an application (anything with `handle`) or a plain listener. */
 export interface Servable {
   handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void;
@@ -156,13 +159,22 @@ export class HTTPServer {
     // A client error (malformed request, oversize head, timeout) answers the client when it
     // still can, and never reaches the app or crashes the process (Node's default responses).
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      // With a response in flight, a 400 is only honest when it answers that very request (its
+      // body is what failed to parse) and nothing of the response was sent; a later pipelined
+      // request's error would be read as the answer to an earlier one: cut instead.
+      const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (!socket.writable || (inFlight && (inFlight.headersSent || inFlight.req.complete))) {
         socket.destroy();
         return;
       }
       const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large"
         : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // The socket is half-open (node's servers allow it): close it once the client had time to
+      // read the answer, so a handler still waiting for that request's body is released too.
+      const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER);
+      linger.unref();
+      socket.once("close", () => clearTimeout(linger));
     });
     this.#server = server;
     return server;
