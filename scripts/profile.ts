@@ -140,7 +140,11 @@ async function profile(tool: keyof typeof TOOLS): Promise<string> {
   clearTimeout(timer);
   const m = /Generated HTML file is (file:\S+)/.exec(out);
   if (code !== 0 || m === null) throw new Error(`clinic ${TOOLS[tool]} failed (exit ${code}) without a report`);
-  return relative(process.cwd(), fileURLToPath(m[1]!));
+  // clinic reports even when the app died before listening; a report without load is no report.
+  if (!/^load: /m.test(out)) throw new Error(`the load never ran: ${relative(root, appPath())} did not start listening under clinic`);
+  const report = fileURLToPath(m[1]!);
+  const shown = relative(process.cwd(), report);
+  return shown.startsWith("..") ? report : shown;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

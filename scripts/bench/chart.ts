@@ -3,7 +3,7 @@
  * typhoon's ratio to the peer measured in the same run, a line at parity (1×) and a tick at the
  * row's target. Plain SVG with no scripts or external fonts, so GitHub renders it in the README.
  */
-import { describeRun, formatNumber, meetsTarget, type Results } from "./report.ts";
+import { describeRun, formatNumber, formatRatio, meetsTarget, type Results } from "./report.ts";
 
 const WIDTH = 960;
 const LABEL = 360;
@@ -59,7 +59,7 @@ export function barChart(results: Results): string {
       const tx = x(r.target).toFixed(1);
       out.push(`<line x1="${tx}" y1="${y + 2}" x2="${tx}" y2="${y + ROW - 2}" stroke="#000" stroke-width="2"/>`);
     }
-    out.push(`<text x="${(x(ratio) + 6).toFixed(1)}" y="${y + 18}" font-size="12">${escapeXml(`${r.ratio.toFixed(2)}×`)}</text>`);
+    out.push(`<text x="${(x(ratio) + 6).toFixed(1)}" y="${y + 18}" font-size="12">${escapeXml(formatRatio(r.ratio))}</text>`);
   });
   const legendY = TOP + rows.length * ROW + 40;
   out.push(`<text x="16" y="${legendY}" font-size="11" fill="#555">dashed line: parity with the peer · black tick: target · `

@@ -25,6 +25,13 @@ export interface Row {
   target?: number;
   /** Anything a reader needs to weigh the figure. */
   note?: string;
+  /**
+   * Server CPU time per request, in µs, for typhoon and the peer (Linux). Unlike req/s it barely
+   * moves when neighbours take CPU from the server, so on a busy machine `peerCpuUs ÷ typhoonCpuUs`
+   * is the steadier estimate of the throughput ratio a quiet machine would show.
+   */
+  typhoonCpuUs?: number;
+  peerCpuUs?: number;
 }
 
 /** A server under test: one peer script serving one scenario. */
@@ -49,6 +56,8 @@ export interface Samples {
   readonly rps: number[];
   /** Server CPU seconds per wall second during each sample (1 = one full core). */
   readonly cpu: number[];
+  /** Server CPU µs per request during each sample. */
+  readonly cpuUs: number[];
 }
 
 /** How long and how hard to load each target. */
@@ -137,8 +146,8 @@ function processCpuSeconds(pid: number): number {
   }
 }
 
-/** One autocannon run on core 1; resolves to requests per second. Any non-2xx or error fails it. */
-export function load(port: number, path: string, seconds: number, connections: number): Promise<number> {
+/** One autocannon run on core 1; resolves to requests per second and in total. Any non-2xx or error fails it. */
+export function load(port: number, path: string, seconds: number, connections: number): Promise<{ rps: number; total: number }> {
   const [cmd, ...args] = pinned(1, [process.execPath, autocannonBin, "-j", "-n", "-c", String(connections),
     "-d", String(seconds), `http://127.0.0.1:${port}${path}`]);
   return new Promise((resolve, reject) => {
@@ -149,7 +158,7 @@ export function load(port: number, path: string, seconds: number, connections: n
       try {
         const result = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
         if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
-        resolve(result.requests.total / result.duration);
+        resolve({ rps: result.requests.total / result.duration, total: result.requests.total });
       } catch (error) {
         reject(new Error(`autocannon on ${path} failed (exit ${code}): ${String(error)}`));
       }
@@ -178,18 +187,21 @@ export async function measure(targets: readonly Target[], options: LoadOptions,
       if (!servers.has(specKey(server))) servers.set(specKey(server), await startServer(server));
     }
     for (const t of targets) await load(servers.get(specKey(t.server))!.port, t.path, options.warmupSeconds, options.connections);
-    const samples = new Map<string, Samples>(targets.map((t) => [t.key, { rps: [], cpu: [] }]));
+    const samples = new Map<string, Samples>(targets.map((t) => [t.key, { rps: [], cpu: [], cpuUs: [] }]));
     for (let round = 0; round < options.rounds; round++) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
         const server = servers.get(specKey(t.server))!;
         const cpuBefore = server.cpuSeconds();
-        const rps = await load(server.port, t.path, options.seconds, options.connections);
+        const { rps, total } = await load(server.port, t.path, options.seconds, options.connections);
+        const cpuSeconds = server.cpuSeconds() - cpuBefore;
         const s = samples.get(t.key)!;
         s.rps.push(rps);
         // Over the nominal load time: autocannon's own start-up leaves the server idle.
-        s.cpu.push((server.cpuSeconds() - cpuBefore) / options.seconds);
-        progress(`  round ${round + 1}/${options.rounds}  ${t.key.padEnd(32)} ${Math.round(rps).toString().padStart(7)} req/s`);
+        s.cpu.push(cpuSeconds / options.seconds);
+        s.cpuUs.push(cpuSeconds * 1e6 / Math.max(1, total));
+        progress(`  round ${round + 1}/${options.rounds}  ${t.key.padEnd(34)} ${Math.round(rps).toString().padStart(7)} req/s`
+          + `  ${Math.round(cpuSeconds * 100 / options.seconds).toString().padStart(3)}% cpu  ${(cpuSeconds * 1e6 / Math.max(1, total)).toFixed(1)} µs/req`);
       }
     }
     return samples;

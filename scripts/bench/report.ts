@@ -50,6 +50,11 @@ export function formatNumber(value: number): string {
   return Math.round(value).toLocaleString("en-US");
 }
 
+/** A ratio as `0.95×`, or `n/a` when it is not a finite number (a peer that answered nothing). */
+export function formatRatio(ratio: number): string {
+  return Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : "n/a";
+}
+
 /** One line describing the run: date, machine, method. */
 export function describeRun(run: RunInfo): string {
   return `${run.date.slice(0, 16).replace("T", " ")} UTC · ${run.cpu} · ${run.cores} cores · Node ${run.node} · `
@@ -57,13 +62,24 @@ export function describeRun(run: RunInfo): string {
     + `${run.pinned ? " · server on core 0, load on core 1" : " · not pinned"}`;
 }
 
+/** The throughput ratio implied by server CPU per request (peer ÷ typhoon), or `""` without CPU figures. */
+export function cpuRatio(row: Row): string {
+  if (row.typhoonCpuUs === undefined || row.peerCpuUs === undefined || row.typhoonCpuUs <= 0) return "";
+  return formatRatio(row.peerCpuUs / row.typhoonCpuUs);
+}
+
+function cpuCell(row: Row): string {
+  return row.typhoonCpuUs === undefined || row.peerCpuUs === undefined ? "" : `${row.typhoonCpuUs} / ${row.peerCpuUs}`;
+}
+
 /** The table for the terminal: aligned columns, one row per comparison, notes below. */
 export function textTable(results: Results): string {
-  const header = ["benchmark", "typhoon", "peer", "peer figure", "ratio", "target"];
+  const header = ["benchmark", "typhoon", "peer", "peer figure", "ratio", "target", "µs cpu/req (t / p)", "ratio by cpu"];
   const body = results.rows.map((r) => [r.name, `${formatNumber(r.typhoon)} ${r.unit}`, r.peerName,
-    `${formatNumber(r.peer)} ${r.unit}`, `${r.ratio.toFixed(2)}×`, verdict(r)]);
+    `${formatNumber(r.peer)} ${r.unit}`, formatRatio(r.ratio), verdict(r), cpuCell(r), cpuRatio(r)]);
+  const right = new Set([1, 3, 4, 6, 7]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 1 || i === 3 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (cells: string[]): string => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
   const notes = results.rows.flatMap((r) => (r.note === undefined ? [] : [`  ${r.name} vs ${r.peerName}: ${r.note}`]));
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line), "",
     describeRun(results.run), ...(notes.length > 0 ? ["notes:", ...notes] : [])].join("\n");
@@ -76,12 +92,13 @@ function cell(text: string): string {
 /** The Markdown table the README includes (`bench-results/latest.md`). */
 export function markdownTable(results: Results): string {
   const lines = [
-    "| benchmark | typhoon | peer | peer figure | ratio | target |",
-    "| --- | ---: | --- | ---: | ---: | --- |",
+    "| benchmark | typhoon | peer | peer figure | ratio | target | µs CPU/req (typhoon / peer) | ratio by CPU |",
+    "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: |",
     ...results.rows.map((r) => `| ${cell(r.name)} | ${formatNumber(r.typhoon)} ${cell(r.unit)} | ${cell(r.peerName)} | `
-      + `${formatNumber(r.peer)} ${cell(r.unit)} | ${r.ratio.toFixed(2)}× | ${cell(verdict(r))} |`),
+      + `${formatNumber(r.peer)} ${cell(r.unit)} | ${formatRatio(r.ratio)} | ${cell(verdict(r))} | ${cpuCell(r)} | ${cpuRatio(r)} |`),
     "",
-    `<sub>${cell(describeRun(results.run))}</sub>`,
+    `<sub>${cell(describeRun(results.run))}. Ratio: typhoon ÷ peer in req/s. Ratio by CPU: peer ÷ typhoon in server `
+      + `CPU time per request, steadier when neighbours share the machine.</sub>`,
   ];
   const notes = results.rows.filter((r) => r.note !== undefined);
   if (notes.length > 0) {

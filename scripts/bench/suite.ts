@@ -18,8 +18,8 @@ interface Group {
   readonly rows: (stats: Stats) => Row[];
 }
 
-/** Median throughput and CPU use per target key. */
-type Stats = ReadonlyMap<string, { rps: number; cpu: number }>;
+/** Median throughput, CPU share and CPU µs per request, per target key. */
+type Stats = ReadonlyMap<string, { rps: number; cpu: number; cpuUs: number }>;
 
 function target(label: string, peer: string, scenario: string, path: string): Target {
   return { key: `${label} ${path}`, server: { label, peer, scenario }, path };
@@ -37,6 +37,7 @@ function row(stats: Stats, name: string, typhoonKey: string, peerKey: string, pe
   return {
     name, unit: "req/s", typhoon: Math.round(t.rps), peer: Math.round(p.rps), peerName, ratio: t.rps / p.rps,
     higherIsBetter: true, ...extra, ...(note === "" ? {} : { note }),
+    ...(Number.isFinite(t.cpuUs) && Number.isFinite(p.cpuUs) ? { typhoonCpuUs: round1(t.cpuUs), peerCpuUs: round1(p.cpuUs) } : {}),
   };
 }
 
@@ -136,5 +137,9 @@ export async function runSuite(options: SuiteOptions, say: (line: string) => voi
 }
 
 function summarise(samples: ReadonlyMap<string, Samples>): Stats {
-  return new Map([...samples].map(([key, s]) => [key, { rps: median(s.rps), cpu: median(s.cpu) }]));
+  return new Map([...samples].map(([key, s]) => [key, { rps: median(s.rps), cpu: median(s.cpu), cpuUs: median(s.cpuUs) }]));
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
 }
