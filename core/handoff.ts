@@ -26,21 +26,27 @@ const LINGER_MS = 200;
 /** Connections held while no child is ready (during a restart) before new ones are refused. */
 const MAX_WAITING = 1024;
 
-/** The kind of a typhoon message (`"ready"`, `"load"`, `"ack"`, `"conn"`), or undefined. */
+/** The kind of a typhoon message (`"ready"`, `"load"`, `"conn"`), or undefined. */
 export function messageKind(message: unknown): string | undefined {
   if (typeof message !== "object" || message === null) return undefined;
   const kind = (message as Record<string, unknown>)[CHILD_MESSAGE];
   return typeof kind === "string" ? kind : undefined;
 }
 
-/** What the supervisor knows of a child's load. */
+/**
+ * What the supervisor knows of a child's load. A report can be older than the last handoff (it
+ * was on its way), so connections are counted on both sides: `sent - received` were handed over
+ * after the report was written.
+ */
 export interface ChildLoad {
-  /** Connections sent to the child and not yet acknowledged. */
-  pending: number;
-  /** Requests in flight at the child's last heartbeat. */
-  inflight: number;
-  /** Open connections at the child's last heartbeat. */
+  /** Connections handed to the child. */
+  sent: number;
+  /** Connections the child had received when it last reported. */
+  received: number;
+  /** Open connections at the child's last report. */
   open: number;
+  /** Requests in flight at the child's last report. */
+  inflight: number;
   /** `performance.now()` when the child was last heard from. */
   lastHeard: number;
 }
@@ -53,20 +59,21 @@ export interface HandoffTarget extends ChildLoad {
 /** Updates `child` from one of its messages; true if it was a load message. */
 export function noteLoad(child: ChildLoad, message: unknown): boolean {
   const kind = messageKind(message);
-  if (kind !== "load" && kind !== "ack" && kind !== "ready") return false;
+  if (kind !== "load" && kind !== "ready") return false;
   child.lastHeard = performance.now();
-  if (kind === "ack") child.pending = Math.max(0, child.pending - 1);
   if (kind === "load") {
-    const { inflight, open } = message as { inflight?: unknown; open?: unknown };
+    const { inflight, open, received } = message as { inflight?: unknown; open?: unknown; received?: unknown };
     if (typeof inflight === "number") child.inflight = inflight;
     if (typeof open === "number") child.open = open;
+    if (typeof received === "number") child.received = received;
   }
   return true;
 }
 
 /**
  * The least busy of `children`: first those heard from recently, then the fewest requests in
- * flight (connections not yet acknowledged count as requests), then the fewest open connections.
+ * flight, then the fewest open connections (both counting the connections handed over since
+ * the child's last report).
  * Ties go to the first from `start` on, so equal children take turns.
  */
 export function pickLeastBusy<T extends ChildLoad>(children: readonly T[], start: number, now = performance.now()): T | undefined {
@@ -74,7 +81,8 @@ export function pickLeastBusy<T extends ChildLoad>(children: readonly T[], start
   let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
   for (let k = 0; k < children.length; k++) {
     const child = children[(start + k) % children.length]!;
-    const key: [number, number, number] = [now - child.lastHeard > STALL_MS ? 1 : 0, child.pending + child.inflight, child.open + child.pending];
+    const unreported = child.sent - child.received;
+    const key: [number, number, number] = [now - child.lastHeard > STALL_MS ? 1 : 0, child.inflight + unreported, child.open + unreported];
     if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
       best = child;
       bestKey = key;
@@ -127,11 +135,11 @@ export class Handoff<T extends HandoffTarget> {
       else socket.destroy();
       return;
     }
-    child.pending++;
+    child.sent++;
     child.send({ [CHILD_MESSAGE]: "conn" }, socket, (error) => {
       if (error === null) return;
       // The child died between the pick and the send: try another one.
-      child.pending = Math.max(0, child.pending - 1);
+      child.sent--;
       child.lastHeard = -Infinity;
       if (attempt < 3 && !socket.destroyed) this.#dispatch(socket, attempt + 1);
       else socket.destroy();
@@ -150,21 +158,24 @@ export function acceptHandedConnections(server: HTTPServer): Intake {
   const http = server.unboundServer();
   const sockets = new Set<Socket>();
   let inflight = 0;
-  const send = (message: object): void => {
-    if (process.connected) process.send?.(message);
+  let received = 0;
+  const report = (): void => {
+    if (process.connected) process.send?.({ [CHILD_MESSAGE]: "load", inflight, open: sockets.size, received });
   };
-  http.on("request", (_req, res) => {
-    inflight++;
+  // Before the app's listener: a request that turns into CPU work must be reported first.
+  http.prependListener("request", (_req, res) => {
+    if (++inflight === 1) report();
     res.once("close", () => { inflight--; });
   });
   process.on("message", (message: unknown, handle: unknown) => {
     if (messageKind(message) !== "conn" || !(handle instanceof Socket)) return;
-    send({ [CHILD_MESSAGE]: "ack" });
+    received++;
     sockets.add(handle);
     handle.once("close", () => sockets.delete(handle));
+    report();
     http.emit("connection", handle);
   });
-  const heartbeat = setInterval(() => send({ [CHILD_MESSAGE]: "load", inflight, open: sockets.size }), HEARTBEAT_MS);
+  const heartbeat = setInterval(report, HEARTBEAT_MS);
   heartbeat.unref();
   return { drain: (timeout) => drainConnections(server, http, sockets, timeout) };
 }

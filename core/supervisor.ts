@@ -119,7 +119,7 @@ export class Supervisor {
     const worker = cluster.fork({ [CHILD_ENV.taskId]: String(task), [CHILD_ENV.scheduling]: this.#options.scheduling });
     const child: Child = {
       task, worker, startedAt: performance.now(), ready: false, retired: false,
-      pending: 0, inflight: 0, open: 0, lastHeard: performance.now(),
+      sent: 0, received: 0, open: 0, inflight: 0, lastHeard: performance.now(),
       send: (message: unknown, socket: Socket, done: (error: Error | null) => void) => {
         worker.send(message as object, socket, (error: Error | null) => done(error ?? null));
       },

@@ -1,0 +1,75 @@
+/**
+ * How children share connections: least-busy handoff keeps new connections away from a child
+ * stuck in CPU work (the seed's experiment, as a spec); round-robin (via `forkProcesses`) and
+ * the shared socket also serve from every child; and the pick itself, case by case.
+ */
+import t, { type Test } from "tap";
+import { pickLeastBusy, type ChildLoad } from "../../core/handoff.ts";
+import { freePort, get, startFixture, type Fixture } from "../fixtures/cluster-harness.ts";
+
+async function started(t: Test, script: string, env: Record<string, string>): Promise<{ fx: Fixture; port: number }> {
+  const port = await freePort();
+  const fx = startFixture(script, { PORT: String(port), PROCESSES: "2", ...env });
+  t.teardown(() => fx.kill());
+  await fx.waitFor(/^child ready 0 /, { timeout: 30_000 });
+  await fx.waitFor(/^child ready 1 /, { timeout: 30_000 });
+  return { fx, port };
+}
+
+/** The tasks that answered `/` on `count` fresh connections. */
+async function tasksSeen(port: number, count: number): Promise<Set<number>> {
+  const seen = new Set<number>();
+  for (let i = 0; i < count && seen.size < 2; i++) seen.add(Number((await get(port, "/")).body.split(" ")[1]));
+  return seen;
+}
+
+t.test("least-busy: while /sleep holds one child, every / on a new connection is answered by the other, before the sleep ends", async (t) => {
+  const { fx, port } = await started(t, "cluster-app.ts", { SCHEDULING: "least-busy" });
+  await fx.waitFor(/^supervisor ready/);
+  const from = fx.lines.length;
+  let sleepDone = false;
+  const sleep = get(port, "/sleep/4").then((reply) => { sleepDone = true; return reply; });
+  const [, sleeper] = (await fx.waitFor(/^sleep started (\d+)/, { from }))!;
+  const answers: { pid: number; beforeSleepEnded: boolean }[] = [];
+  for (let i = 0; i < 5; i++) {
+    const reply = await get(port, "/");
+    answers.push({ pid: Number(reply.body.split(" ")[0]), beforeSleepEnded: !sleepDone });
+  }
+  const slept = await sleep;
+  t.equal(slept.status, 200);
+  t.ok(answers.every((a) => a.pid !== Number(sleeper)), "no / went to the sleeping child");
+  t.ok(answers.every((a) => a.beforeSleepEnded), "every / was answered while the sleep still ran");
+});
+
+t.test("forkProcesses(2): code after it runs in the children only, which share the port (round-robin)", async (t) => {
+  const { fx, port } = await started(t, "cluster-fork.ts", {});
+  t.same(await tasksSeen(port, 20), new Set([0, 1]), "both children answer");
+  t.equal(fx.lines.filter((l) => l.startsWith("child ready")).length, 2, "the supervisor never ran the serving code");
+});
+
+t.test("scheduling: shared (SCHED_NONE) serves from the shared socket", async (t) => {
+  const { port } = await started(t, "cluster-app.ts", { SCHEDULING: "shared" });
+  const seen = await tasksSeen(port, 40);
+  t.ok(seen.size >= 1 && [...seen].every((task) => task === 0 || task === 1), `children answer (${[...seen].join(", ")})`);
+});
+
+t.test("pickLeastBusy: a child not heard from lately is passed over while another answers", async (t) => {
+  const now = 1_000;
+  const load = (lastHeard: number, unreported = 0, inflight = 0, open = 0): ChildLoad =>
+    ({ lastHeard, sent: 10 + unreported, received: 10, inflight, open });
+  const stuck = load(now - 500);
+  const idle = load(now - 5, 0, 3, 10);
+  t.equal(pickLeastBusy([stuck, idle], 0, now), idle, "a heard-from child wins even with more load");
+  t.equal(pickLeastBusy([stuck], 0, now), stuck, "when all are stuck, still someone");
+  t.equal(pickLeastBusy([], 0, now), undefined, "no child, no pick");
+  const a = load(now, 1, 0, 0);
+  const b = load(now, 0, 0, 5);
+  t.equal(pickLeastBusy([a, b], 0, now), b, "fewer requests in flight (connections handed over since the last report included) wins");
+  const c = load(now, 0, 0, 1);
+  const d = load(now, 0, 0, 2);
+  t.equal(pickLeastBusy([d, c], 0, now), c, "then fewer open connections");
+  const e = load(now);
+  const f = load(now);
+  t.equal(pickLeastBusy([e, f], 0, now), e, "equal children take turns: from 0");
+  t.equal(pickLeastBusy([e, f], 1, now), f, "equal children take turns: from 1");
+});
