@@ -1,0 +1,162 @@
+/**
+ * Benchmark of the thread executor against piscina, measured in the same run on the same task
+ * module: no-op throughput with 1,000 calls in flight, sequential round-trip latency, a 16 MiB
+ * buffer round trip (shared memory for typhoon, piscina's structured-clone copy), and how two
+ * concurrent CPU-bound calls compare with one alone (parallelism).
+ *
+ * Run: `node --import tsx scripts/bench/executor.ts [--json <file>]`. Each figure is the median
+ * of {@link TRIALS} trials that alternate between the two pools, so drift on a noisy machine hits
+ * both alike. `runExecutorBench()` returns the rows for the bench suite.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Piscina } from "piscina";
+import ts from "typescript";
+import { ThreadPoolExecutor } from "../../core/executor/pool.ts";
+
+/** One line of the comparison; `ratio` is typhoon / peer (see `higherIsBetter`). */
+export interface Row {
+  name: string;
+  unit: string;
+  typhoon: number;
+  peer: number;
+  peerName: string;
+  ratio: number;
+  higherIsBetter: boolean;
+}
+
+const TRIALS = 3;
+const IN_FLIGHT = 1_000;
+const THROUGHPUT_CALLS = 20_000;
+const SEQUENTIAL_CALLS = 2_000;
+const BUFFER_BYTES = 16 * 1024 * 1024;
+const BUFFER_TRIPS = 10;
+/** Loop turns of one CPU-bound call: about 0.2 s of one core (two units of the demo's spin). */
+const BURN_ITERATIONS = 44_000_000;
+
+/** What both pools offer, reduced to the one call the benchmark makes. */
+interface Runner {
+  run(name: string, arg: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Compiles the benchmark's task module to an `.mjs` both pools can load without tsx. */
+function compileTasks(dir: string): string {
+  const source = fileURLToPath(new URL("../../spec/fixtures/tasks-bench.ts", import.meta.url));
+  const { outputText } = ts.transpileModule(readFileSync(source, "utf8"), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  });
+  const file = path.join(dir, "tasks-bench.mjs");
+  writeFileSync(file, outputText);
+  return file;
+}
+
+function typhoonRunner(file: string): Runner {
+  const pool = new ThreadPoolExecutor({ module: pathToFileURL(file) });
+  return { run: (name, arg) => pool.submit(name, arg), close: () => pool.shutdown() };
+}
+
+function piscinaRunner(file: string): Runner {
+  const pool = new Piscina({ filename: pathToFileURL(file).href });
+  return { run: (name, arg) => pool.run(arg, { name }), close: () => pool.destroy() };
+}
+
+async function throughput(pool: Runner): Promise<number> {
+  const start = performance.now();
+  for (let done = 0; done < THROUGHPUT_CALLS; done += IN_FLIGHT) {
+    await Promise.all(Array.from({ length: IN_FLIGHT }, () => pool.run("noop", null)));
+  }
+  return THROUGHPUT_CALLS / ((performance.now() - start) / 1000);
+}
+
+async function roundTrip(pool: Runner): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < SEQUENTIAL_CALLS; i++) await pool.run("noop", null);
+  return ((performance.now() - start) * 1000) / SEQUENTIAL_CALLS;
+}
+
+async function bufferTrip(pool: Runner, data: Uint8Array): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < BUFFER_TRIPS; i++) {
+    const before = data[0] ?? 0;
+    const back = (await pool.run("bump", data)) as Uint8Array;
+    if (back.length !== data.length || back[0] !== ((before + 1) & 0xff)) throw new Error("buffer round trip lost the change");
+    // piscina hands back a copy: carry on with it, as a caller would.
+    if (back !== data) data.set(back.subarray(0, 1));
+  }
+  return (performance.now() - start) / BUFFER_TRIPS;
+}
+
+async function parallelism(pool: Runner): Promise<number> {
+  let start = performance.now();
+  await pool.run("burn", BURN_ITERATIONS);
+  const one = performance.now() - start;
+  start = performance.now();
+  await Promise.all([pool.run("burn", BURN_ITERATIONS), pool.run("burn", BURN_ITERATIONS)]);
+  return (performance.now() - start) / one;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+async function measure(typhoon: Runner, peer: Runner, trial: (pool: Runner) => Promise<number>): Promise<[number, number]> {
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < TRIALS; i++) {
+    ours.push(await trial(typhoon));
+    theirs.push(await trial(peer));
+  }
+  return [median(ours), median(theirs)];
+}
+
+function row(name: string, unit: string, [typhoon, peer]: [number, number], higherIsBetter: boolean): Row {
+  return { name, unit, typhoon, peer, peerName: "piscina", ratio: typhoon / peer, higherIsBetter };
+}
+
+/** Runs every comparison and returns its rows (typhoon beside piscina). */
+export async function runExecutorBench(): Promise<Row[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "typhoon-bench-"));
+  const file = compileTasks(dir);
+  const typhoon = typhoonRunner(file);
+  const peer = piscinaRunner(file);
+  try {
+    // Warm-up: start every thread of both pools and let the JIT settle.
+    for (const pool of [typhoon, peer]) {
+      await Promise.all(Array.from({ length: os.availableParallelism() * 2 }, () => pool.run("burn", 1_000_000)));
+      for (let i = 0; i < 3; i++) await Promise.all(Array.from({ length: IN_FLIGHT }, () => pool.run("noop", null)));
+    }
+    const shared = new Uint8Array(new SharedArrayBuffer(BUFFER_BYTES));
+    const copied = new Uint8Array(BUFFER_BYTES);
+    const rows = [
+      row(`no-op throughput, ${IN_FLIGHT} in flight`, "calls/s", await measure(typhoon, peer, throughput), true),
+      row("sequential round trip (no-op)", "µs", await measure(typhoon, peer, roundTrip), false),
+      row("16 MiB buffer round trip", "ms", await measure(typhoon, peer, (pool) => bufferTrip(pool, pool === typhoon ? shared : copied)), false),
+      row("two CPU-bound calls / one alone", "×", await measure(typhoon, peer, parallelism), false),
+    ];
+    return rows;
+  } finally {
+    await Promise.all([typhoon.close(), peer.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function format(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const rows = await runExecutorBench();
+  console.log(`executor: typhoon vs piscina (${os.availableParallelism()} threads each, median of ${TRIALS})`);
+  console.log(["case", "unit", "typhoon", "piscina", "ratio"].join("\t"));
+  for (const r of rows) {
+    const better = r.higherIsBetter ? r.ratio : 1 / r.ratio;
+    console.log([r.name, r.unit, format(r.typhoon), format(r.peer), `${r.ratio.toFixed(2)} (${better >= 1 ? `${better.toFixed(2)}× better` : `${(1 / better).toFixed(2)}× worse`})`].join("\t"));
+  }
+  const jsonAt = process.argv.indexOf("--json");
+  const jsonFile = jsonAt >= 0 ? process.argv[jsonAt + 1] : undefined;
+  if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify(rows, null, 2)}\n`);
+}
