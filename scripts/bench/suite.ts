@@ -99,6 +99,15 @@ const CONTRIBUTED = [
   { file: "blocking.ts", fn: "runBlockingBench", title: "blocking detection and overload shedding" },
 ] as const;
 
+/** How long a contributed benchmark may run before the suite gives up on it and moves on. */
+const CONTRIBUTED_LIMIT_MS = 10 * 60_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
 /** Options of a suite run; `only` picks groups by title substring (e.g. `hello`). */
 export interface SuiteOptions extends LoadOptions {
   readonly only?: string;
@@ -127,8 +136,8 @@ export async function runSuite(options: SuiteOptions, say: (line: string) => voi
       const module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
       const run = module[fn];
       if (typeof run !== "function") throw new Error(`it does not export ${fn}()`);
-      const contributed = (await (run as (o: object) => Promise<Row[]>)({ seconds: options.seconds, rounds: options.rounds }));
-      rows.push(...contributed);
+      const running = (run as (o: object) => Promise<Row[]>)({ seconds: options.seconds, rounds: options.rounds });
+      rows.push(...(await withTimeout(running, CONTRIBUTED_LIMIT_MS, `it did not finish within ${CONTRIBUTED_LIMIT_MS / 1000} s`)));
     } catch (error) {
       say(`${title}: skipped, scripts/bench/${file} failed: ${error instanceof Error ? error.message : String(error)}`);
     }

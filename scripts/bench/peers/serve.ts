@@ -29,9 +29,12 @@ export function routeTable(): string[] {
 export const FIRST_RULE_PATH = "/resource0/42";
 export const LAST_RULE_PATH = `/resource${ROUTE_COUNT - 1}/42`;
 
-/** The scenario named by the command line (`<script> <scenario>`); exits on an unknown one. */
+/**
+ * The scenario named by the command line (`<script> <scenario>`) or, for tools that run the
+ * script without arguments (`APP=... make flame`), by `SCENARIO`; exits on an unknown one.
+ */
 export function scenarioArg(supported: readonly Scenario[]): Scenario {
-  const name = process.argv[2] as Scenario | undefined;
+  const name = (process.argv[2] ?? process.env["SCENARIO"]) as Scenario | undefined;
   if (name === undefined || !supported.includes(name)) {
     console.error(`usage: <peer> <scenario>; this peer serves ${supported.join(", ")}`);
     process.exit(2);
