@@ -226,3 +226,117 @@ t.test("onConnectionClose runs when the client leaves before the response, not a
     t.equal(closedCount, before + 1, "not called for a finished response");
   });
 });
+
+class Streamed extends RequestHandler {
+  static override streamRequestBody = true;
+  chunks: string[] = [];
+  sawBodyInPrepare = -1;
+  override prepare(): void { this.sawBodyInPrepare = this.request.body.length; this.chunks.push("prepare"); }
+  override async dataReceived(chunk: Buffer): Promise<void> {
+    await tick();
+    this.chunks.push(chunk.toString());
+  }
+  post(): void { this.write({ steps: this.chunks, bodyInPrepare: this.sawBodyInPrepare }); }
+}
+
+class Detached extends RequestHandler {
+  get(): void {
+    const { res } = this.detach();
+    res.writeHead(299, { "content-type": "text/plain" });
+    res.end("raw node response");
+  }
+}
+
+class FinishHookThrows extends RequestHandler {
+  get(kind: string): void { this.write(kind); }
+  override onFinish(): void | Promise<void> {
+    if (this.pathArgs[0] === "sync") throw new Error("onFinish broke");
+    return Promise.reject(new Error("onFinish rejected"));
+  }
+}
+
+class CloseHookThrows extends RequestHandler {
+  async get(): Promise<void> { await new Promise(() => {}); }
+  override onConnectionClose(): void { throw new Error("onConnectionClose broke"); }
+}
+
+class Throws extends RequestHandler {
+  get(): void { throw new Error("handler failed"); }
+}
+
+t.test("streamRequestBody: prepare() before the body, then dataReceived per chunk (awaited), then the method", async (t) => {
+  const streamApp = new Application([["/stream", Streamed]]);
+  await withServer(streamApp, async (base) => {
+    const port = Number(new URL(base).port);
+    const ex = await exchange(port, [
+      "POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+      "3\r\none\r\n", "3\r\ntwo\r\n", "0\r\n\r\n",
+    ], { responses: 1, gap: 30 });
+    const out = JSON.parse(ex.responses[0]?.body.toString() ?? "null") as { steps: string[]; bodyInPrepare: number };
+    t.equal(out.steps[0], "prepare");
+    t.equal(out.steps.slice(1).join(""), "onetwo", "every chunk reached dataReceived, in order");
+    t.equal(out.bodyInPrepare, 0, "the body was not read before prepare()");
+  });
+  captureLog(t);
+  await withServer(streamApp, async (base) => {
+    const port = Number(new URL(base).port);
+    const declared = await exchange(port, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n", { responses: 1 });
+    t.equal(declared.responses[0]?.status, 413, "a declared length over the limit");
+    const chunk = `40\r\n${"y".repeat(64)}\r\n`;
+    const grown = await exchange(port, ["POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", chunk, chunk, chunk], { responses: 1, gap: 10 });
+    t.equal(grown.responses[0]?.status, 413, "a streamed body growing over the limit");
+  }, { maxBodySize: 100 });
+});
+
+t.test("detach() hands the raw response to the handler; typhoon sends nothing more", async (t) => {
+  const res = await new Application([["/", Detached]]).inject({ url: "/" });
+  t.equal(res.status, 299);
+  t.equal(res.headers["server"], undefined, "none of typhoon's headers");
+  t.equal(res.text(), "raw node response");
+});
+
+t.test("the access log: 4xx warn, 5xx error, 2xx only with debug; logFunction replaces it", async (t) => {
+  const lines = captureLog(t);
+  const plain = new Application([["/ok", GetOnly], ["/boom", Throws]]);
+  await plain.inject({ url: "/ok" });
+  await plain.inject({ url: "/missing" });
+  await plain.inject({ url: "/boom" });
+  t.notOk(lines.some((l) => /^200 GET \/ok/.test(l.message)), "a 200 is not logged by default");
+  t.ok(lines.some((l) => l.level === "warn" && /^404 GET \/missing \(127\.0\.0\.1\) [\d.]+ms$/.test(l.message)));
+  t.ok(lines.some((l) => l.level === "error" && /^500 GET \/boom/.test(l.message)));
+  const debug = new Application([["/ok", GetOnly]], { debug: true });
+  await debug.inject({ url: "/ok" });
+  t.ok(lines.some((l) => l.level === "info" && /^200 GET \/ok/.test(l.message)), "with debug a 200 is logged");
+  const seen: string[] = [];
+  const custom = new Application([["/ok", GetOnly]], { logFunction: (h) => { seen.push(`${h.getStatus()} ${h.request.path}`); } });
+  await custom.inject({ url: "/ok" });
+  await custom.inject({ url: "/nope" });
+  t.same(seen, ["200 /ok", "404 /nope"]);
+});
+
+t.test("a throwing onFinish, onConnectionClose or logFunction is logged and the server keeps serving", async (t) => {
+  const lines = captureLog(t);
+  const hooks = new Application([["/finish/(\\w+)", FinishHookThrows], ["/close", CloseHookThrows], ["/ok", GetOnly]]);
+  t.equal((await hooks.inject({ url: "/finish/sync" })).text(), "sync");
+  t.equal((await hooks.inject({ url: "/finish/async" })).text(), "async");
+  await withServer(hooks, async (base) => {
+    const port = Number(new URL(base).port);
+    await exchange(port, "GET /close HTTP/1.1\r\nHost: x\r\n\r\n", { timeout: 100 });
+    const logged = (): boolean => lines.some((l) => l.message.includes("onConnectionClose broke"));
+    for (let i = 0; i < 200 && !logged(); i++) await new Promise((r) => setTimeout(r, 5));
+    t.ok(logged(), "the client leaving ran the throwing hook");
+    t.equal((await fetch(`${base}/ok`)).status, 200);
+  });
+  const text = lines.map((l) => l.message).join("\n");
+  t.match(text, "onFinish broke");
+  t.match(text, "onFinish rejected");
+  t.match(text, "onConnectionClose broke");
+  const badLog = new Application([["/boom", Throws], ["/ok", GetOnly]], { logFunction: () => { throw new Error("logFunction broke"); } });
+  await withServer(badLog, async (base) => {
+    const res = await fetch(`${base}/boom`).then((r) => r.status, () => "cut");
+    t.ok(res === 500 || res === "cut", `the failed request is answered or cut (${res})`);
+    const ok = await fetch(`${base}/ok`);
+    t.equal(ok.status, 200, "the server keeps serving");
+  });
+  t.match(lines.map((l) => l.message).join("\n"), "logFunction broke");
+});
