@@ -196,14 +196,14 @@ export class Application {
     const accept = req.headers.accept;
     if (path.charCodeAt(0) !== 47 /* "/" */) {
       const absolute = absolutePath(path);
-      if (absolute === null) return sendErrorPage(res, 400, accept);
+      if (absolute === null) return sendErrorPage(res, 400, accept, undefined, closing(server));
       path = absolute;
     }
     // RFC 9112 §3.2: more than one Host is a 400 (node would keep the first and drop the rest).
     if (req.headers.host !== undefined && hostCount(req.rawHeaders) > 1) return sendErrorPage(res, 400, accept, undefined, true);
     const maxDelay = this.settings.maxEventLoopDelay;
     if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
-      return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) });
+      return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
     }
     const match = this.find(hostNameOf(req.headers.host ?? ""), path);
     let handler: HandlerClass;
@@ -224,7 +224,7 @@ export class Application {
           match.route.groupNames.forEach((name, i) => { pathKwargs[name] = decoded[i]; });
         }
       } catch {
-        return sendErrorPage(res, 400, accept);
+        return sendErrorPage(res, 400, accept, undefined, closing(server));
       }
     }
     const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs };
@@ -235,7 +235,7 @@ export class Application {
       // A throwing constructor or setDefaultHeaders() runs in node's 'request' event: uncaught,
       // it would stop the process.
       log.error(`Uncaught exception constructing ${handler.name} for ${req.method ?? "GET"} ${target}`, err);
-      return sendErrorPage(res, 500, accept);
+      return sendErrorPage(res, 500, accept, undefined, closing(server));
     }
     void instance.execute();
   }
@@ -283,6 +283,11 @@ function isSpec(rule: Rule): rule is URLSpec {
 function decodeGroup(value: string | undefined): string | undefined {
   if (value === undefined || !value.includes("%")) return value;
   return decodeURIComponent(value);
+}
+
+// Early error pages honour noKeepAlive and draining like a handler's response does.
+function closing(server: ServerContext): boolean {
+  return server.noKeepAlive || server.draining;
 }
 
 function hostCount(rawHeaders: readonly string[]): number {

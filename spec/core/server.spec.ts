@@ -32,7 +32,7 @@ class Held extends RequestHandler {
   }
 }
 
-const app = new Application([["/body", Body], ["/who", Who], ["/", Hello], ["/held", Held]]);
+const app = new Application([["/body", Body], ["/who", Who], ["/", Hello], ["/held", Held], ["/g/(.*)", Hello]]);
 const port = (base: string): number => Number(new URL(base).port);
 const post = (length: number | string, extra = ""): string => `POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n${extra}\r\n`;
 
@@ -151,6 +151,9 @@ t.test("keep-alive by default; noKeepAlive closes every connection after its res
     const missing = await exchange(port(base), "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", { timeout: 2000 });
     t.equal(missing.responses[0]?.status, 404);
     t.ok(missing.closed, "a 404 closes too");
+    const bad = await exchange(port(base), "GET /g/%FF HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", { timeout: 2000 });
+    t.equal(bad.responses.length, 1, "an early 400 (undecodable path group) closes too");
+    t.equal(bad.responses[0]?.headers["connection"], "close");
   }, { noKeepAlive: true });
 });
 
