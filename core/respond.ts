@@ -15,8 +15,9 @@ export type HeaderMap = Record<string, string | string[]>;
 export type Body = string | Buffer;
 
 // RFC 9110 §5.5: a field value is visible characters, spaces and tabs; CR, LF, NUL and the other
-// controls are how header injection starts, so they are refused where the header is set.
-const INVALID_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+// controls are how header injection starts, so they are refused where the header is set. So is
+// anything past U+00FF: node refuses it only when the head is written, too late for a 500.
+const INVALID_VALUE = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Checks a header name and value, returning the value as a string. Throws `E_INVALID_HEADER`. */
