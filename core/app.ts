@@ -164,15 +164,23 @@ export class Application {
 
   /**
    * Serves an `Upgrade` request (called by `HTTPServer`): a WebSocket route runs its handler,
-   * whose `get()` performs the handshake; no route is a 404, any other route a 400, both
-   * answered on the raw socket, which is then closed.
+   * whose `get()` performs the handshake; no route is a 404, a WebSocket upgrade to any other
+   * route a 400, both answered on the raw socket, which is then closed. Other upgrades (h2c)
+   * are served as plain requests on that connection, which is then closed.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void {
     const target = req.url ?? "/";
     const q = target.indexOf("?");
     const match = this.find(hostNameOf(req.headers.host ?? ""), q === -1 ? target : target.slice(0, q));
     if (match === null) return rejectUpgrade(socket, 404);
-    if (!(match.route.target.handler.prototype instanceof WebSocketHandler)) return rejectUpgrade(socket, 400);
+    if (!(match.route.target.handler.prototype instanceof WebSocketHandler)) {
+      if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") return rejectUpgrade(socket, 400);
+      // Another protocol (h2c, which `curl --http2` asks for): RFC 9110 §7.8 lets a server
+      // ignore it, so the request is answered over HTTP/1.1 and the connection closed. Node
+      // has already stopped parsing, so a body cannot be read: such a request is a 400.
+      if (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0") return rejectUpgrade(socket, 400);
+      if (req.headers["transfer-encoding"] !== undefined) return rejectUpgrade(socket, 400);
+    }
     this.handle(req, upgradeResponse(req, socket, head), server);
   }
 

@@ -113,6 +113,9 @@ export class StreamCompressor {
    * head is sent. Returns `null` when the response goes out as it is.
    */
   static start(res: ServerResponse, acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap): StreamCompressor | null {
+    // A declared length under the threshold (a small static file) is not worth a compressor.
+    const declared = headers["content-length"];
+    if (typeof declared === "string" && Number(declared) < MIN_COMPRESS_LENGTH) return null;
     const encoding = encodingFor(acceptEncoding, status, headers);
     if (encoding === null) return null;
     headers["content-encoding"] = encoding;

@@ -23,6 +23,30 @@ const upgrades = new WeakMap<IncomingMessage, { socket: Socket; head: Buffer }>(
 // One `ws` server (it holds no sockets, only the handshake logic) per message-size limit.
 const servers = new Map<number, WebSocketServer>();
 
+// Open WebSockets. While any exist a timer looks for a draining server and closes its sockets
+// (1001, going away): long-lived connections must not hold `HTTPServer.stop()` open forever.
+const live = new Set<WebSocketHandler>();
+let drainTimer: NodeJS.Timeout | null = null;
+const DRAIN_CHECK_INTERVAL = 200;
+
+function track(handler: WebSocketHandler): void {
+  live.add(handler);
+  if (drainTimer === null) {
+    drainTimer = setInterval(() => {
+      for (const h of live) if (h.serverDraining) h.close(1001, "Server shutting down");
+    }, DRAIN_CHECK_INTERVAL);
+    drainTimer.unref();
+  }
+}
+
+function untrack(handler: WebSocketHandler): void {
+  live.delete(handler);
+  if (live.size === 0 && drainTimer !== null) {
+    clearInterval(drainTimer);
+    drainTimer = null;
+  }
+}
+
 /**
  * The response object of an upgrade request, writing to its raw socket: a handler that
  * rejects the handshake (400, 401, 403 ...) answers through it, and the socket is closed after.
@@ -62,6 +86,7 @@ export class WebSocketClosedError extends TyphoonError {
  * Settings: `websocketPingInterval` (ms; a ping that often), `websocketPingTimeout` (ms without
  * a pong before the connection is closed; default 3 × interval, at least 30 s),
  * `websocketMaxMessageSize` (bytes, default 10 MiB; larger messages close with 1009).
+ * When the server drains (`HTTPServer.stop()`), open sockets are closed with 1001.
  *
  * @example
  * class EchoHandler extends WebSocketHandler {
@@ -196,6 +221,7 @@ export class WebSocketHandler extends RequestHandler {
     ws.on("error", (err: Error) => log.warn(`WebSocket error on ${this.request.path}: ${err.message}`));
     ws.on("close", (code: number, reason: Buffer) => this.#closedBy(code, reason.toString("utf8")));
     this.#startKeepalive();
+    track(this);
   }
 
   // Messages are handled one at a time, after open(), in arrival order (as Tornado awaits them).
@@ -227,6 +253,7 @@ export class WebSocketHandler extends RequestHandler {
     this.closeReason = reason;
     if (this.#pingTimer !== null) clearInterval(this.#pingTimer);
     if (this.#pongTimer !== null) clearTimeout(this.#pongTimer);
+    untrack(this);
     this.#enqueue(() => this.onClose());
   }
 }

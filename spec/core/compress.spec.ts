@@ -6,6 +6,10 @@ import { request } from "node:http";
 import { brotliDecompressSync, createGunzip, gunzipSync, gzipSync } from "node:zlib";
 import { Application } from "../../core/app.ts";
 import { RequestHandler } from "../../core/handler.ts";
+import { StaticFileHandler } from "../../handlers/static.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MIN_COMPRESS_LENGTH, chooseEncoding, isCompressible } from "../../core/compress.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";
@@ -164,4 +168,25 @@ t.test("decompressRequest: a gzip form body is parsed; a corrupt one is a 400", 
     method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip" }, body: "not gzip",
   });
   t.equal(bad.status, 400);
+});
+
+t.test("static files: a large text file is streamed gzip'd, a small one goes out with its length", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "typhoon-compress-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "big.txt"), PAGE);
+  writeFileSync(join(dir, "small.txt"), "tiny");
+  captureLog(t);
+  const app = new Application([["/s/(.*)", StaticFileHandler, { path: dir }]], { compressResponse: true });
+  const { port } = await listen(t, app);
+  const base = `http://127.0.0.1:${port}`;
+  const big = await rawRequest(base, "/s/big.txt", { headers: { "Accept-Encoding": "gzip" } });
+  t.equal(big.headers["content-encoding"], "gzip");
+  t.equal(gunzipSync(big.body).toString(), PAGE);
+  const small = await rawRequest(base, "/s/small.txt", { headers: { "Accept-Encoding": "gzip" } });
+  t.equal(small.headers["content-encoding"], undefined);
+  t.equal(small.headers["content-length"], "4");
+  const ranged = await rawRequest(base, "/s/big.txt", { headers: { "Accept-Encoding": "gzip", Range: "bytes=0-99" } });
+  t.equal(ranged.status, 206);
+  t.equal(ranged.headers["content-encoding"], undefined, "a range is sent as bytes of the file");
+  t.equal(ranged.text(), PAGE.slice(0, 100));
 });

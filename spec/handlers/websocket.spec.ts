@@ -220,3 +220,36 @@ t.test("bytes sent right behind the handshake are not lost", async (t) => {
   });
   t.match(received.toString("latin1"), /^HTTP\/1\.1 101 /);
 });
+
+t.test("HTTPServer.stop() closes open WebSockets with 1001 and resolves", async (t) => {
+  captureLog(t);
+  const app = new Application([["/echo/(\\w+)", EchoHandler]]);
+  const { port, server } = await listen(t, app);
+  const ws = client(t, `ws://127.0.0.1:${port}/echo/drain`);
+  await once(ws, "open");
+  const closed = once(ws, "close") as Promise<[number, Buffer]>;
+  const stopped = server.stop(10_000);
+  const [code] = await closed;
+  t.equal(code, 1001, "going away");
+  await stopped;
+  t.pass("stop() resolved without waiting for its cut-off");
+});
+
+t.test("an h2c upgrade (curl --http2) to an ordinary route is answered over HTTP/1.1; with a body it is a 400", async (t) => {
+  const host = await serve(t);
+  const [hostname, port] = host.split(":");
+  const send = async (request: string): Promise<string> => {
+    const socket = connect(Number(port), hostname);
+    t.teardown(() => socket.destroy());
+    let received = "";
+    socket.on("data", (d: Buffer) => { received += d.toString("latin1"); });
+    socket.write(request);
+    await once(socket, "close");
+    return received;
+  };
+  const get = await send("GET /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n");
+  t.match(get, /^HTTP\/1\.1 200 OK/);
+  t.match(get, /\r\n\r\nplain$/);
+  const post = await send("POST /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello");
+  t.match(post, /^HTTP\/1\.1 400 /);
+});
