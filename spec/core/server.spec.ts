@@ -7,6 +7,8 @@ import { gzipSync, deflateSync } from "node:zlib";
 import { Application, ErrorCode, HTTPServer, RequestHandler, TyphoonError, withServer } from "../../core/index.ts";
 import { collect, exchange, getOnce, open } from "../helpers/raw-http.ts";
 import { captureLog } from "../helpers/log.ts";
+import { TEST_CERT, TEST_KEY } from "../helpers/tls.ts";
+import { request as httpsRequest } from "node:https";
 
 let bodyHandlerRuns = 0;
 class Body extends RequestHandler {
@@ -254,4 +256,20 @@ t.test("HTTPServer serves a plain (req, res) listener too", async (t) => {
   await withServer((_req, res) => { res.end("plain listener"); }, async (base) => {
     t.equal(await (await fetch(base)).text(), "plain listener");
   });
+});
+
+t.test("ssl: the server speaks HTTPS and request.protocol is https", async (t) => {
+  const server = new HTTPServer(app, { ssl: { key: TEST_KEY, cert: TEST_CERT } });
+  await server.listen(0, "127.0.0.1");
+  t.teardown(() => { server.closeAllConnections(); return server.stop(0); });
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = httpsRequest({ host: "127.0.0.1", port: server.address()!.port, path: "/who", ca: TEST_CERT, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve(Buffer.concat(chunks).toString()));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+  t.same(JSON.parse(body), { ip: "127.0.0.1", protocol: "https" });
 });
