@@ -142,7 +142,8 @@ async function demo(): Promise<void> {
   const [listen, portA, portB] = [await freePort(), await freePort(), await freePort()];
   const names = ["a", "b"] as const;
   const ports = { a: portA, b: portB };
-  const instances = { a: await startInstance("a", portA), b: await startInstance("b", portB) };
+  const [a, b] = await Promise.all([startInstance("a", portA), startInstance("b", portB)]);
+  const instances = { a, b };
   const proxy = `http://127.0.0.1:${listen}`;
   await startNginx(nginx, writeNginxConfig(listen, [portA, portB]), listen);
   const health = new HealthWatch(new Map(names.map((n) => [n, `http://127.0.0.1:${ports[n]}`])));
