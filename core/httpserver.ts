@@ -7,6 +7,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { declaredTooLarge } from "./body.ts";
 import { ErrorCode, TyphoonError } from "./errors.ts";
 import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
@@ -152,6 +153,12 @@ export class HTTPServer {
     const ctx = this.context;
     const listener: RequestListener = typeof target === "function" ? target : (req, res) => target.handle(req, res, ctx);
     const server = o.ssl !== undefined ? createHttpsServer({ ...settings, ...o.ssl }, listener) : createHttpServer(settings, listener);
+    // RFC 9110 §10.1.1: a body that will be refused with 413 is refused before the client sends
+    // it, so no `100 Continue` for a Content-Length over maxBodySize (node would send one).
+    server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+      if (!declaredTooLarge(req, ctx.maxBodySize)) res.writeContinue();
+      listener(req, res);
+    });
     if (typeof target !== "function" && target.handleUpgrade !== undefined) {
       const upgrade = target.handleUpgrade.bind(target);
       server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head, ctx));

@@ -60,6 +60,18 @@ t.test("a Content-Length over maxBodySize → 413 at once, without waiting for t
   }, { maxBodySize: 1024 });
 });
 
+t.test("Expect: 100-continue: no 100 for a body over maxBodySize, only the 413; 100 then 200 under it", async (t) => {
+  captureLog(t);
+  await withServer(app, async (base) => {
+    const big = await exchange(port(base), post(5000, "Expect: 100-continue\r\n"), { responses: 1, timeout: 2000 });
+    t.match(big.raw, /^HTTP\/1\.1 413 /, "the first thing sent is the 413");
+    t.notMatch(big.raw, /100 Continue/);
+    const small = await exchange(port(base), [post(5, "Expect: 100-continue\r\nConnection: close\r\n"), "hello"], { timeout: 2000, gap: 50 });
+    t.match(small.raw, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    t.match(small.raw, /"length":5/);
+  }, { maxBodySize: 1024 });
+});
+
 t.test("a chunked body growing over maxBodySize → 413 and the connection closes", async (t) => {
   captureLog(t);
   await withServer(app, async (base) => {
