@@ -96,7 +96,8 @@ export class Router<T> {
     const route = this.#names.get(name);
     if (route === undefined) throw new TyphoonError(ErrorCode.REVERSE_URL, `reverseUrl: no rule is named ${JSON.stringify(name)}`);
     const parts = reverseTemplate(route.source);
-    if (parts === null) {
+    // Non-capturing or nested groups would shift the arguments: Tornado refuses those too.
+    if (parts === null || parts.length - 1 !== route.groupCount) {
       throw new TyphoonError(ErrorCode.REVERSE_URL, `reverseUrl: the pattern ${route.source} of ${JSON.stringify(name)} cannot be reversed`);
     }
     let values = args;

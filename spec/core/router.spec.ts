@@ -152,13 +152,18 @@ t.test("reverse fills named groups from an object or positionally", async (t) =>
 });
 
 t.test("reverse errors carry E_REVERSE_URL", async (t) => {
-  const r = table([["/u/(\\d+)", "u", "user"], ["/x+/(\\d+)", "x", "irreversible"], ["/y/(\\d+)?", "y", "quantified"]]);
+  const r = table([
+    ["/u/(\\d+)", "u", "user"], ["/x+/(\\d+)", "x", "irreversible"], ["/y/(\\d+)?", "y", "quantified"],
+    ["/z/(?:a)/(\\d+)", "z", "non-capturing"], ["/n/((\\d+)-(\\d+))", "n", "nested"],
+  ]);
   for (const [name, args, text] of [
     ["nope", [], "no rule is named"],
     ["user", [], "takes 1 argument, got 0"],
     ["user", [1, 2], "takes 1 argument, got 2"],
     ["irreversible", [1], "cannot be reversed"],
     ["quantified", [1], "cannot be reversed"],
+    ["non-capturing", [1], "cannot be reversed"],
+    ["nested", ["1-2"], "cannot be reversed"],
   ] as const) {
     const err = t.throws(() => r.reverse(name, args)) as TyphoonError;
     t.equal(err.code, ErrorCode.REVERSE_URL, `${name}(${args.length})`);
