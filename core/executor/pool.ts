@@ -21,7 +21,7 @@ export interface ThreadPoolOptions {
   maxWorkers?: number;
   /** Calls that may wait for a free thread; one more rejects with an `ExecutorError`. Default unlimited. */
   maxQueue?: number;
-  /** Default timeout of every call in ms, counted from submission (see {@link SubmitOptions.timeout}). */
+  /** Default timeout of every call in ms (see {@link SubmitOptions.timeout}). */
   taskTimeout?: number;
   /** Limits of each thread (`maxOldGenerationSizeMb` ...); a thread past them is replaced. */
   resourceLimits?: ResourceLimits;
@@ -31,7 +31,11 @@ export interface ThreadPoolOptions {
 export interface SubmitOptions {
   /** Aborting rejects with an `AbortError`; a running call's thread is terminated and replaced. */
   signal?: AbortSignal;
-  /** Rejects with a `TimeoutError` this many ms after submission, like an abort. */
+  /**
+   * Rejects with a `TimeoutError` this many ms after the call is handed to a running thread
+   * (time waiting in the pool's queue, or for a new thread to start, does not count: use
+   * `signal` to bound that); a running call's thread is terminated and replaced, as for an abort.
+   */
   timeout?: number;
   /** `ArrayBuffer`s moved to the thread instead of copied (they are detached here). */
   transfer?: readonly ArrayBuffer[];
@@ -65,6 +69,7 @@ const MAX_PIPELINE = 256;
 class Call implements Job {
   state: "queued" | "sent" | "done" = "queued";
   thread: WorkerThread<Call> | null = null;
+  timeout: number | undefined;
   timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
@@ -141,6 +146,7 @@ export class ThreadPoolExecutor {
         return;
       }
       const call = new Call(this.#nextId, name, args, options.transfer, resolve as (value: never) => void, reject);
+      call.timeout = options.timeout ?? this.#taskTimeout;
       this.#nextId = this.#nextId >= 0x7fffffff ? 1 : this.#nextId + 1;
       this.#queue.push(call);
       this.#queued++;
@@ -150,10 +156,6 @@ export class ThreadPoolExecutor {
         call.state = "done";
         reject(new ExecutorError(`ThreadPoolExecutor queue is full (maxQueue ${this.#maxQueue}): task "${name}" rejected`));
         return;
-      }
-      const timeout = options.timeout ?? this.#taskTimeout;
-      if (timeout !== undefined && call.state !== "done") {
-        call.timer = setTimeout(() => this.#cancel(call, new TimeoutError(`Task "${name}" timed out after ${timeout} ms`)), timeout);
       }
       if (options.signal !== undefined && call.state !== "done") {
         const signal = options.signal;
@@ -247,7 +249,9 @@ export class ThreadPoolExecutor {
       } catch (error) {
         // The arguments could not be cloned: that is the caller's error, as postMessage's would be.
         this.#settle(call, false, error);
+        continue;
       }
+      if (call.timeout !== undefined) this.#armTimeout(call, thread, call.timeout);
     }
   }
 
@@ -291,6 +295,14 @@ export class ThreadPoolExecutor {
     });
     this.#threads.push(thread);
     return thread;
+  }
+
+  /** The clock runs once the thread is up: a new thread's start-up is not the task's time. */
+  #armTimeout(call: Call, thread: WorkerThread<Call>, ms: number): void {
+    thread.whenStarted(() => {
+      if (call.state !== "sent" || call.thread !== thread) return;
+      call.timer = setTimeout(() => this.#cancel(call, new TimeoutError(`Task "${call.name}" timed out after ${ms} ms`)), ms);
+    });
   }
 
   #cancel(call: Call, error: Error): void {

@@ -64,6 +64,7 @@ export class WorkerThread<J extends Job> {
   #writeOffset = 0;
   #notifyQueued = false;
   #started = false;
+  readonly #onStarted: (() => void)[] = [];
   #crash: Error | null = null;
   #killed: string | null = null;
   #exited: Promise<void>;
@@ -86,7 +87,10 @@ export class WorkerThread<J extends Job> {
     this.#worker.unref();
     this.#toWorker.doorbell = this.#fromWorker.doorbell = () => this.#worker.postMessage(0);
     this.#worker.on("message", (message: unknown) => {
-      if (message === "ready") this.#started = true;
+      if (message === "ready") {
+        this.#started = true;
+        for (const callback of this.#onStarted.splice(0)) callback();
+      }
       else this.#onDoorbell();
     });
     this.#worker.on("error", (error: Error) => { this.#crash ??= error; });
@@ -110,6 +114,12 @@ export class WorkerThread<J extends Job> {
       // Asks for the doorbell; results already there (a race with the last batch) are read soon.
       if (!this.#fromWorker.sleepReader(this.#reader.stalledAt)) queueMicrotask(() => this.#read());
     }
+  }
+
+  /** Runs `callback` once the thread has loaded the task module (at once if it has). */
+  whenStarted(callback: () => void): void {
+    if (this.#started) callback();
+    else this.#onStarted.push(callback);
   }
 
   /** Withdraws `job`. True if it is running now: only terminating the thread stops it. */
