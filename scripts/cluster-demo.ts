@@ -5,7 +5,8 @@
  *
  *   1. requests spread over both instances, and the app sees the client's address (xheaders);
  *   2. stopping one instance (SIGTERM) loses no request: nginx retries on the other;
- *   3. a rolling reload (SIGHUP to each instance in turn) loses no request.
+ *   3. a rolling reload (SIGHUP to each instance in turn) loses no request;
+ *   4. killing one instance outright (SIGKILL to its process group) loses no GET: nginx retries it.
  *
  * The client connects from 127.0.0.2 (any 127/8 address is loopback on Linux) while nginx
  * connects to the instances from 127.0.0.1, so `remoteIp` = 127.0.0.2 proves the address came
@@ -57,6 +58,7 @@ async function startInstance(name: string, port: number): Promise<ChildProcess> 
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "scripts/cluster-app.ts")], {
     env: { ...process.env, PORT: String(port), INSTANCE: name, PROCESSES: String(PROCESSES) },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true, // its own process group, so phase 4 can kill the supervisor and its children at once
   });
   children.add(child);
   child.once("exit", () => children.delete(child));
@@ -123,6 +125,15 @@ async function startNginx(nginx: string, conf: string, port: number): Promise<Ch
   throw new Error("nginx did not answer within 10 s");
 }
 
+/** Lines nginx logged so far about an upstream that failed a request (each one retried elsewhere). */
+function upstreamErrors(): number {
+  try {
+    return readFileSync(join(dir, "error.log"), "utf8").split("\n").filter((line) => line.includes("upstream")).length;
+  } catch {
+    return 0;
+  }
+}
+
 function describe(stats: LoadStats): string {
   const per = [...stats.byInstance].sort().map(([name, n]) => `${name} ${n}`).join(", ");
   return `${stats.requests} requests (${per}), failures ${stats.failures.length}`;
@@ -130,6 +141,7 @@ function describe(stats: LoadStats): string {
 
 async function stopAll(): Promise<void> {
   for (const child of children) child.kill(child.spawnfile.includes("nginx") ? "SIGQUIT" : "SIGTERM");
+  if (children.size === 0) return;
   const exits = [...children].map((child) => once(child, "exit"));
   const killer = setTimeout(() => { for (const child of children) child.kill("SIGKILL"); }, 10_000);
   await Promise.all(exits);
@@ -162,6 +174,7 @@ async function demo(): Promise<void> {
 
   // 2. Stop instance b under load, then bring it back.
   load = new Load(proxy, CONCURRENCY, CLIENT_ADDRESS);
+  let errorsBefore = upstreamErrors();
   await sleep(1000);
   const stopAt = performance.now();
   instances.b.kill("SIGTERM");
@@ -169,7 +182,7 @@ async function demo(): Promise<void> {
   load.mark();
   await sleep(1500);
   stats = await load.stop();
-  console.log(`2. b stopped:       ${describe(stats)}; b drained and exited ${code} in ${seconds(performance.now() - stopAt)}; after it exited: ${[...stats.afterMark].map(([n, c]) => `${n} ${c}`).join(", ")}`);
+  console.log(`2. b stopped:       ${describe(stats)}; b drained and exited ${code} in ${seconds(performance.now() - stopAt)}; after it exited: ${[...stats.afterMark].map(([n, c]) => `${n} ${c}`).join(", ")}; nginx upstream errors (retried): ${upstreamErrors() - errorsBefore}`);
   check(stats.failures.length === 0, `stop: ${stats.failures.length} failures (${stats.failures[0]})`);
   check(code === 0, `instance b exited with ${code} on SIGTERM, not 0`);
   check((stats.afterMark.get("b") ?? 0) === 0, "stop: instance b answered after it exited");
@@ -206,6 +219,19 @@ async function demo(): Promise<void> {
   console.log(`   children:        ${reloads.join("; ")}`);
   check(stats.failures.length === 0, `reload: ${stats.failures.length} failures (${stats.failures[0]})`);
 
+  // 4. Crash: SIGKILL instance b's whole process group under load; requests it held are retried.
+  load = new Load(proxy, CONCURRENCY, CLIENT_ADDRESS);
+  errorsBefore = upstreamErrors();
+  await sleep(1000);
+  process.kill(-instances.b.pid!, "SIGKILL");
+  await once(instances.b, "exit");
+  load.mark();
+  await sleep(1500);
+  stats = await load.stop();
+  console.log(`4. b killed (-9):   ${describe(stats)}; after it died: ${[...stats.afterMark].map(([n, c]) => `${n} ${c}`).join(", ")}; nginx upstream errors (retried): ${upstreamErrors() - errorsBefore}`);
+  check(stats.failures.length === 0, `kill: ${stats.failures.length} failures (${stats.failures[0]})`);
+  check((stats.afterMark.get("b") ?? 0) === 0, "kill: instance b answered after it died");
+
   console.log(`active /health checks (every 200 ms, beside nginx's passive ones): ${health.stop().join("; ")}`);
 }
 
@@ -214,6 +240,7 @@ const guard = setTimeout(() => {
   void stopAll().finally(() => process.exit(1));
 }, DEADLINE_MS);
 guard.unref();
+process.once("SIGINT", () => void stopAll().finally(() => process.exit(130)));
 
 try {
   await demo();
