@@ -18,6 +18,11 @@ export interface RunInfo {
   readonly rounds: number;
   readonly connections: number;
   readonly loadGenerator: string;
+  /**
+   * The machine's 1-minute load average when the run started and ended. Above the core count,
+   * neighbours were taking CPU from the server and the load generator: trust ratios, not figures.
+   */
+  readonly loadAverage?: readonly [number, number];
 }
 
 /** The results file: the run and its rows. */
@@ -59,7 +64,8 @@ export function formatRatio(ratio: number): string {
 export function describeRun(run: RunInfo): string {
   return `${run.date.slice(0, 16).replace("T", " ")} UTC · ${run.cpu} · ${run.cores} cores · Node ${run.node} · `
     + `${run.loadGenerator}, ${run.connections} connections, ${run.rounds} × ${run.seconds} s per figure (median)`
-    + `${run.pinned ? " · server on core 0, load on core 1" : " · not pinned"}`;
+    + `${run.pinned ? " · server on core 0, load on core 1" : " · not pinned"}`
+    + `${run.loadAverage === undefined ? "" : ` · load average ${run.loadAverage[0].toFixed(1)} → ${run.loadAverage[1].toFixed(1)}`}`;
 }
 
 /** The throughput ratio implied by server CPU per request (peer ÷ typhoon), or `""` without CPU figures. */

@@ -10,6 +10,7 @@
  * `BENCH_OUT` (results directory, default `bench-results/`; `-` writes nothing).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
@@ -35,12 +36,13 @@ const autocannonVersion = (createRequire(import.meta.url)("autocannon/package.js
 
 if (!canPin()) console.warn("note: taskset is not available (or fewer than 2 cores): server and load generator are not pinned");
 const started = Date.now();
+const loadBefore = loadavg()[0]!;
 const rows = await runSuite({ seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), only, contributed: true },
   (line) => console.log(line));
 const results: Results = {
   run: {
     date: new Date().toISOString(), ...machineInfo(), pinned: canPin(), seconds, rounds, connections,
-    loadGenerator: `autocannon ${autocannonVersion}`,
+    loadGenerator: `autocannon ${autocannonVersion}`, loadAverage: [loadBefore, loadavg()[0]!],
   },
   rows,
 };

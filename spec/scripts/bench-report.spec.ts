@@ -8,7 +8,7 @@ import { barChart, escapeXml } from "../../scripts/bench/chart.ts";
 
 const run: Results["run"] = {
   date: "2026-11-26T17:00:00.000Z", cpu: "Test CPU <9000> & co", cores: 2, node: "v20.20.2", pinned: true,
-  seconds: 5, rounds: 3, connections: 64, loadGenerator: "autocannon 8.0.0",
+  seconds: 5, rounds: 3, connections: 64, loadGenerator: "autocannon 8.0.0", loadAverage: [0.42, 1.5],
 };
 
 const rows: Row[] = [
@@ -63,6 +63,7 @@ t.test("the Markdown table has one well-formed line per row, with verdicts and e
   t.match(md, /MISSED \(target ≥ 0\.90×\)/);
   t.match(md, /met \(target ≤ 0\.80×\)/);
   t.match(md, /Test CPU <9000> & co · 2 cores · Node v20\.20\.2/);
+  t.match(md, /load average 0\.4 → 1\.5/, "how busy the machine was is part of the record");
   t.match(md, /- routes \\\| <script> vs a & b: server at 40% of its core/);
   t.match(lines[6]!, /\| broken \| 0 req\/s \| nothing \| 0 req\/s \| n\/a \|/, "a ratio that is not finite reads n/a");
 });
