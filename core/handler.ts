@@ -466,7 +466,8 @@ export class RequestHandler extends HandlerIO {
     const res = this.#ctx.res;
     if (!res.headersSent && !res.destroyed) {
       sendWhole(res, 500, undefined, { "content-length": "0", connection: "close" }, null);
-    } else {
+    } else if (!res.writableEnded) {
+      // Cut only a response still in progress; a complete one keeps its connection.
       res.destroy();
     }
   }

@@ -3,7 +3,7 @@
 // getCurrentUser before prepare, onFinish and onConnectionClose.
 import t from "tap";
 import { request } from "node:http";
-import { Application, RequestHandler, withServer } from "../../core/index.ts";
+import { Application, Finish, RequestHandler, withServer } from "../../core/index.ts";
 import { exchange } from "../helpers/raw-http.ts";
 import { captureLog } from "../helpers/log.ts";
 
@@ -337,6 +337,21 @@ t.test("a throwing onFinish, onConnectionClose or logFunction is logged and the 
     t.ok(res === 500 || res === "cut", `the failed request is answered or cut (${res})`);
     const ok = await fetch(`${base}/ok`);
     t.equal(ok.status, 200, "the server keeps serving");
+  });
+  t.match(lines.map((l) => l.message).join("\n"), "logFunction broke");
+});
+
+class FinishThrown extends RequestHandler {
+  get(): void { throw new Finish("finished body"); }
+}
+
+t.test("a logFunction that throws after a complete response leaves the connection serving", async (t) => {
+  const lines = captureLog(t);
+  const badLog = new Application([["/finish", FinishThrown], ["/ok", GetOnly]], { logFunction: () => { throw new Error("logFunction broke"); } });
+  await withServer(badLog, async (base) => {
+    const ex = await exchange(Number(new URL(base).port), "GET /finish HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { responses: 2 });
+    t.equal(ex.responses[0]?.body.toString(), "finished body");
+    t.equal(ex.responses[1]?.body.toString(), "got it", "the next request on the connection is answered");
   });
   t.match(lines.map((l) => l.message).join("\n"), "logFunction broke");
 });
