@@ -319,7 +319,8 @@ function parseMultipart(body: Buffer, boundary: string): ParsedBody {
     const name = dispositionParam(disposition[1]!, "name");
     if (name === null) throw badBody("multipart part without a name");
     const filename = dispositionParam(disposition[1]!, "filename");
-    if (filename !== null) {
+    // An empty file input is sent with `filename=""`: Tornado makes it an empty argument, not a file.
+    if (filename !== null && filename !== "") {
       const type = /^content-type:\s*(.+)$/im.exec(headers)?.[1]?.trim() ?? "application/unknown";
       (files[name] ??= []).push({ filename, contentType: type, body: Buffer.from(content) });
     } else {

@@ -80,12 +80,14 @@ t.test("multipart bodies give fields as arguments and uploads as request.files",
     `--${boundary}`, 'Content-Disposition: form-data; name="a"', "", "field \xc3\xa9",
     `--${boundary}`, 'Content-Disposition: form-data; name="up"; filename="hello.txt"', "Content-Type: text/plain", "", "line1\r\nline2",
     `--${boundary}`, 'Content-Disposition: form-data; name="up"; filename="b.bin"', "", "\x00\x01\xff",
+    `--${boundary}`, 'Content-Disposition: form-data; name="empty"; filename=""', "Content-Type: application/octet-stream", "", "",
     `--${boundary}--`, "",
   ].join("\r\n");
   const res = await app.inject({ method: "POST", url: "/args", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body: Buffer.from(body, "latin1") });
   t.equal(res.status, 200);
   const d = res.json<Dump>();
   t.same(d.body, ["field é"], "fields are decoded as UTF-8");
+  t.equal(d.files["empty"], undefined, "an empty file input is not an upload (Tornado's rule)");
   t.same(d.files["up"], [
     { filename: "hello.txt", contentType: "text/plain", body: "line1\r\nline2" },
     { filename: "b.bin", contentType: "application/unknown", body: "\x00\x01\xff" },
