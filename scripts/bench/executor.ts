@@ -7,13 +7,19 @@
  * Run: `node --import tsx scripts/bench/executor.ts [--json <file>]`. Each figure is the median
  * of {@link TRIALS} trials that alternate between the two pools, so drift on a noisy machine hits
  * both alike. `runExecutorBench()` returns the rows for the bench suite.
+ *
+ * With `--experiment [N]` it runs the demo's executor mode instead (`runExecutorExperiment`): a
+ * typhoon app serving `/` and `/tsleep/N` (the demo's `spin(N)` on the pool), the latency of `/`
+ * while two `/tsleep/N` run, and the time of two concurrent `/tsleep/N` over one alone.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import http from "node:http";
 import { Piscina } from "piscina";
 import ts from "typescript";
+import { Application, HTTPServer, RequestHandler } from "../../core/index.ts";
 import { ThreadPoolExecutor } from "../../core/executor/pool.ts";
 
 /** One line of the comparison; `ratio` is typhoon / peer (see `higherIsBetter`). */
@@ -35,6 +41,8 @@ const BUFFER_BYTES = 16 * 1024 * 1024;
 const BUFFER_TRIPS = 10;
 /** Loop turns of one CPU-bound call: about 0.2 s of one core (two units of the demo's spin). */
 const BURN_ITERATIONS = 44_000_000;
+/** Interval between probes of `/` in the experiment (ms). */
+const PROBE_MS = 20;
 
 /** What both pools offer, reduced to the one call the benchmark makes. */
 interface Runner {
@@ -144,11 +152,92 @@ export async function runExecutorBench(): Promise<Row[]> {
   }
 }
 
+
+/** What the executor mode of the experiment measured. */
+export interface ExperimentResult {
+  n: number;
+  /** `/tsleep/N` alone, ms. */
+  oneMs: number;
+  /** Two concurrent `/tsleep/N`, ms until both answered. */
+  twoMs: number;
+  /** `twoMs / oneMs`: 1.0 is perfect parallelism, 2.0 is none. */
+  ratio: number;
+  /** `/` answered while the two ran: how many, median and worst latency in ms. */
+  root: { count: number; medianMs: number; maxMs: number };
+}
+
+function get(port: number, path: string, agent: http.Agent): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port, path, agent }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => { body += chunk; });
+      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${path}: ${res.statusCode}`))));
+    }).on("error", reject);
+  });
+}
+
+async function timed(work: Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work;
+  return performance.now() - start;
+}
+
+/**
+ * The demo's executor mode: serves `/` and `/tsleep/N` from one process, with `spin(N)` on a
+ * `ThreadPoolExecutor`, and measures what a user of the demo would notice.
+ */
+export async function runExecutorExperiment(n = 5): Promise<ExperimentResult> {
+  const pool = new ThreadPoolExecutor({ module: new URL("../tasks.ts", import.meta.url) });
+  class MainHandler extends RequestHandler {
+    get(): void { this.write("this is main"); }
+  }
+  class ThreadSleepHandler extends RequestHandler {
+    async get(units: string): Promise<void> { this.write(`Awake! ${await pool.submit<number>("spin", Number(units))}`); }
+  }
+  const server = new HTTPServer(new Application([["/", MainHandler], ["/tsleep/(\\d+)", ThreadSleepHandler]]));
+  await server.listen(0, "127.0.0.1");
+  const port = server.address()!.port;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  try {
+    // Warm-up: both threads started, the JIT has seen the handlers.
+    await Promise.all([get(port, "/tsleep/0", agent), get(port, "/tsleep/0", agent), get(port, "/", agent)]);
+    const oneMs = await timed(get(port, `/tsleep/${n}`, agent));
+    let running = true;
+    const two = Promise.all([get(port, `/tsleep/${n}`, agent), get(port, `/tsleep/${n}`, agent)]).finally(() => { running = false; });
+    const twoMs = timed(two);
+    const latencies: number[] = [];
+    // One probe every PROBE_MS, not back to back: the probe must not take a core from the threads.
+    while (running) {
+      latencies.push(await timed(get(port, "/", agent)));
+      await new Promise((resolve) => setTimeout(resolve, PROBE_MS));
+    }
+    const sorted = latencies.sort((a, b) => a - b);
+    return {
+      n, oneMs, twoMs: await twoMs, ratio: (await twoMs) / oneMs,
+      root: { count: sorted.length, medianMs: sorted[Math.floor(sorted.length / 2)] ?? NaN, maxMs: sorted.at(-1) ?? NaN },
+    };
+  } finally {
+    agent.destroy();
+    server.closeAllConnections();
+    await server.stop();
+    await pool.shutdown();
+  }
+}
+
 function format(value: number): string {
   return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+async function main(): Promise<void> {
+  const experimentAt = process.argv.indexOf("--experiment");
+  if (experimentAt >= 0) {
+    const r = await runExecutorExperiment(Number(process.argv[experimentAt + 1] ?? 5) || 5);
+    console.log(`executor mode (/tsleep/${r.n} = spin(${r.n}) on a ThreadPoolExecutor, ${os.availableParallelism()} cores)`);
+    console.log(`  / while two /tsleep/${r.n} run: ${r.root.count} requests, median ${r.root.medianMs.toFixed(1)} ms, max ${r.root.maxMs.toFixed(1)} ms`);
+    console.log(`  two concurrent /tsleep/${r.n}: ${r.twoMs.toFixed(0)} ms; one alone: ${r.oneMs.toFixed(0)} ms; ratio ${r.ratio.toFixed(2)}x (1.00 = fully parallel, 2.00 = serial)`);
+    return;
+  }
   const rows = await runExecutorBench();
   console.log(`executor: typhoon vs piscina (${os.availableParallelism()} threads each, median of ${TRIALS})`);
   console.log(["case", "unit", "typhoon", "piscina", "ratio"].join("\t"));
@@ -160,3 +249,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const jsonFile = jsonAt >= 0 ? process.argv[jsonAt + 1] : undefined;
   if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify(rows, null, 2)}\n`);
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();
