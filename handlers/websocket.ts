@@ -100,7 +100,8 @@ export class WebSocketHandler extends RequestHandler {
 
   #ws: WebSocket | null = null;
   #closed = false;
-  #chain: Promise<void> = Promise.resolve();
+  readonly #queue: (() => unknown)[] = [];
+  #busy = false;
   #pingTimer: NodeJS.Timeout | null = null;
   #pongTimer: NodeJS.Timeout | null = null;
   /** The close code the peer sent (or 1006 for an abrupt end); `null` while open. */
@@ -211,7 +212,9 @@ export class WebSocketHandler extends RequestHandler {
     this.#ws = ws;
     ws.on("message", (data: RawData, isBinary: boolean) => {
       const buffer = toBuffer(data);
-      this.#enqueue(() => this.onMessage(isBinary ? buffer : buffer.toString("utf8")));
+      const message = isBinary ? buffer : buffer.toString("utf8");
+      if (this.#busy || this.#queue.length > 0) this.#enqueue(() => this.onMessage(message));
+      else this.#run(() => this.onMessage(message));
     });
     ws.on("pong", (data: Buffer) => {
       if (this.#pongTimer !== null) clearTimeout(this.#pongTimer);
@@ -224,12 +227,38 @@ export class WebSocketHandler extends RequestHandler {
     track(this);
   }
 
-  // Messages are handled one at a time, after open(), in arrival order (as Tornado awaits them).
-  #enqueue(fn: () => void | Promise<void>): void {
-    this.#chain = this.#chain.then(fn).catch((err: unknown) => {
-      log.error(`Uncaught exception in WebSocket handler for ${this.request.path}`, err);
-      this.close(1011, "Internal error");
-    });
+  // Messages are handled one at a time, after open(), in arrival order (as Tornado awaits
+  // them). Synchronous hooks run at once; only an async one makes the next message wait.
+  #enqueue(fn: () => unknown): void {
+    this.#queue.push(fn);
+    if (!this.#busy) this.#drain();
+  }
+
+  #drain(): void {
+    while (this.#queue.length > 0 && !this.#busy) this.#run(this.#queue.shift()!);
+  }
+
+  // Runs one hook; a promise it returns holds the queue until it settles.
+  #run(fn: () => unknown): void {
+    let result: unknown;
+    try {
+      result = fn();
+    } catch (err) {
+      this.#failed(err);
+      return;
+    }
+    if (isThenable(result)) {
+      this.#busy = true;
+      result.then(
+        () => { this.#busy = false; this.#drain(); },
+        (err: unknown) => { this.#busy = false; this.#failed(err); this.#drain(); },
+      );
+    }
+  }
+
+  #failed(err: unknown): void {
+    log.error(`Uncaught exception in WebSocket handler for ${this.request.path}`, err);
+    this.close(1011, "Internal error");
   }
 
   #startKeepalive(): void {
@@ -256,6 +285,10 @@ export class WebSocketHandler extends RequestHandler {
     untrack(this);
     this.#enqueue(() => this.onClose());
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
 }
 
 function toBuffer(data: RawData): Buffer {
