@@ -11,8 +11,11 @@ export type { ArgumentMap, FileMap, UploadedFile } from "./body.ts";
 export { HTTPServer } from "./httpserver.ts";
 export type { RequestListener, Servable } from "./httpserver.ts";
 export type { HTTPServerOptions } from "./server-options.ts";
-export { cpuCount, taskId } from "./process.ts";
-export type { StartOptions } from "./process.ts";
+export { cpuCount, forkProcesses, isDraining, taskId } from "./process.ts";
+export type { ForkOptions, Scheduling, StartOptions } from "./process.ts";
+export { ThreadPoolExecutor } from "./executor/pool.ts";
+export type { ExecutorStats, SubmitOptions, TaskProxy, ThreadPoolOptions } from "./executor/pool.ts";
+export { addslash, authenticated, removeslash, streamRequestBody } from "./decorators.ts";
 export type { InjectOptions, InjectResponse } from "./inject.ts";
 export {
   AbortError, ErrorCode, ExecutorError, Finish, HTTPError, MissingArgumentError, TimeoutError, TyphoonError,
@@ -30,3 +33,4 @@ export type { CookieOptions } from "./cookies.ts";
 export { setLogger } from "./log.ts";
 export type { LogLevel, LogSink } from "./log.ts";
 export { withServer } from "./testing.ts";
+export * from "../handlers/index.ts";
