@@ -205,3 +205,15 @@ t.test("app.listen resolves to a listening HTTPServer", async (t) => {
   t.ok(port > 0);
   t.equal(await (await fetch(`http://127.0.0.1:${port}/text`)).text(), "from url()");
 });
+
+t.test("reverseUrl fills named groups from an object, for RegExp rules too", async (t) => {
+  const named = new Application([
+    url("/u/(?<user>[^/]+)/(?<post>\\d+)", Named, undefined, "post"),
+    url(/\/r\/(\d+)/, EchoArgs, undefined, "regexp"),
+  ]);
+  const path = named.reverseUrl("post", { user: "ann b", post: 3 });
+  t.equal(path, "/u/ann%20b/3");
+  t.same((await named.inject({ url: path })).json<{ kw: unknown }>().kw, { user: "ann b", post: "3" });
+  t.equal(named.reverseUrl("regexp", 9), "/r/9");
+  t.same((await named.inject({ url: "/r/9" })).json<{ args: string[] }>().args, ["9"]);
+});
