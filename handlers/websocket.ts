@@ -70,8 +70,12 @@ export function upgradeResponse(req: IncomingMessage, socket: Duplex, head: Buff
 /** Answers an upgrade request on the raw socket (no route: 404; not a WebSocket route: 400) and closes it. */
 export function rejectUpgrade(socket: Duplex, status: number): void {
   const reason = STATUS_CODES[status] ?? "Error";
-  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  socket.destroy();
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // destroy() once the answer is written: right away it could drop the answer.
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
 /** Raised by `writeMessage` on a connection that is closed (Tornado's `WebSocketClosedError`). */
@@ -174,7 +178,7 @@ export class WebSocketHandler extends RequestHandler {
     if (ws === null || this.#closed || ws.readyState !== ws.OPEN) return Promise.reject(new WebSocketClosedError());
     const data = typeof message === "string" || message instanceof Uint8Array ? message : JSON.stringify(message);
     return new Promise((resolve, reject) => {
-      ws.send(data, { binary: binary || (message instanceof Uint8Array && typeof message !== "string") }, (err) => {
+      ws.send(data, { binary: binary || message instanceof Uint8Array }, (err) => {
         if (err) reject(this.#closed ? new WebSocketClosedError() : err);
         else resolve();
       });
