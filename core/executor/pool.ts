@@ -284,7 +284,11 @@ export class ThreadPoolExecutor {
           for (const call of notStarted) this.#settle(call, false, error);
           for (let call = this.#shift(); call !== undefined; call = this.#shift()) this.#settle(call, false, error);
         } else {
-          for (const call of notStarted) call.state = "queued";
+          for (const call of notStarted) {
+            call.state = "queued";
+            // Re-armed when the call reaches its next thread.
+            clearTimeout(call.timer);
+          }
           this.#queue = [...notStarted, ...this.#queue.slice(this.#queueHead)];
           this.#queueHead = 0;
           this.#queued += notStarted.length;
