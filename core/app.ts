@@ -74,6 +74,12 @@ export interface AppSettings {
   staticPath?: string;
   /** Default `/static/`. */
   staticUrlPrefix?: string;
+  /** WebSocket keepalive: a ping this often (ms). Off by default. */
+  websocketPingInterval?: number;
+  /** Close a WebSocket whose pong is this late (ms; default 3 × the interval, at least 30 s). */
+  websocketPingTimeout?: number;
+  /** Largest WebSocket message (bytes, default 10 MiB); larger ones close the socket with 1009. */
+  websocketMaxMessageSize?: number;
   /** Called once per finished request instead of the default access log. */
   logFunction?: (handler: RequestHandler) => void;
   /** Log handler code that holds the event loop longer than this many ms. */

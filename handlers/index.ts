@@ -1,7 +1,7 @@
 /**
  * typhoon's built-in handlers (package subpath `typhoon/handlers`), re-exported by `core/index.ts`.
  */
-export { StaticFileHandler, CACHE_MAX_AGE, byteRange } from "./static.ts";
+export { StaticFileHandler, CACHE_MAX_AGE } from "./static.ts";
 export type { StaticFileOptions } from "./static.ts";
 export { RedirectHandler } from "./redirect.ts";
 export type { RedirectOptions } from "./redirect.ts";
