@@ -2,7 +2,7 @@
  * What blocking detection and overload shedding cost on a hello-world handler: the same app with
  * each setting on, against the same app with both off, measured in the same run.
  *
- *   node --import tsx scripts/bench/blocking.ts          # ROUNDS=5 DURATION=4 CONNECTIONS=32
+ *   node --import tsx scripts/bench/blocking.ts   # ROUNDS=5 DURATION=4 CONNECTIONS=32 BLOCKS=30 ONLY=http|inject
  *
  * Every server runs pinned to core 0 and autocannon to core 1 (`taskset`); each variant is
  * measured at the same time as the variant with both settings off, so noise on a shared machine
@@ -10,7 +10,8 @@
  * enough never to trigger: what is measured is the price of watching, not of warning or shedding.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -46,7 +47,14 @@ async function serve(variant: Variant): Promise<void> {
   }
   const app = new Application([["/", HelloHandler]], VARIANTS[variant]);
   const server = await app.listen(0, "127.0.0.1");
-  process.stdout.write(`listening ${server.address()!.port}\n`);
+  // A side port reporting this process's CPU time in microseconds (/proc ticks are 10 ms).
+  const control = createServer((_req, res) => {
+    const { user, system } = process.cpuUsage();
+    res.end(String(user + system));
+  });
+  await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", resolve));
+  const controlPort = (control.address() as AddressInfo).port;
+  process.stdout.write(`listening ${server.address()!.port} ${controlPort}\n`);
 }
 
 function pin(core: number, command: string[]): string[] {
@@ -69,17 +77,17 @@ function hasTaskset(): boolean {
 async function startServer(variant: Variant): Promise<Server> {
   const [cmd, ...args] = pin(0, [process.execPath, "--import", "tsx", self, "--serve", variant]);
   const child = spawn(cmd!, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, controlPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`${variant} server did not start`)), 20_000);
     child.stdout!.on("data", (chunk: Buffer) => {
       out += chunk.toString();
-      const m = /listening (\d+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      const m = /listening (\d+) (\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve([Number(m[1]), Number(m[2])]); }
     });
     child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`${variant} server exited (${code})`)); });
   });
-  return { child, pid: child.pid!, port };
+  return { child, port, controlPort };
 }
 
 /** One autocannon run against `port`, pinned to core 1: requests completed and seconds taken. */
@@ -103,26 +111,24 @@ function load(port: number, seconds: number, connections: number): Promise<{ req
   });
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux, 100 ticks/s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+/** CPU seconds (user + system) the server process has used so far, asked on its control port. */
+async function cpuSeconds(server: Server): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${server.controlPort}/`);
+  return Number(await res.text()) / 1e6;
 }
 
 /** Loads one server and reports wall-clock req/s and requests per CPU-second of the server. */
 async function measure(server: Server, seconds: number, connections: number): Promise<{ wall: number; perCpu: number }> {
-  const cpuBefore = cpuSeconds(server.pid);
+  const cpuBefore = await cpuSeconds(server);
   const { requests, seconds: took } = await load(server.port, seconds, connections);
-  const cpu = cpuSeconds(server.pid) - cpuBefore;
+  const cpu = (await cpuSeconds(server)) - cpuBefore;
   return { wall: requests / took, perCpu: requests / cpu };
 }
 
 interface Server {
   child: ChildProcess;
-  pid: number;
   port: number;
+  controlPort: number;
 }
 
 function median(values: number[]): number {
@@ -136,6 +142,7 @@ const PAIRS = ["blockingThreshold", "maxEventLoopDelay", "off (control)"] as con
 /**
  * Runs the benchmark and resolves to rows comparing each setting with the same app with both
  * settings off, plus an A/A control (off against another off server) showing the run's noise.
+ * Every pair has its own two server processes.
  * Two units: requests per CPU-second of the server (the cost per request; little moved by the
  * rest of the machine) and wall-clock req/s. Options default from `ROUNDS`, `DURATION` (s) and
  * `CONNECTIONS` (per server).
@@ -148,21 +155,24 @@ export async function runBlockingBench({
   seconds = Number(process.env["DURATION"] ?? 4),
   connections = Number(process.env["CONNECTIONS"] ?? 32),
 }: { rounds?: number; seconds?: number; connections?: number } = {}): Promise<Row[]> {
-  const names = ["off", "off (control)", "blockingThreshold", "maxEventLoopDelay"] as const;
-  const settingsOf = (name: (typeof names)[number]): Variant => (name === "off (control)" ? "off" : name);
+  // Each pair has its own peer server, so both sides of a pair are equally warm and equally used.
   const servers = new Map<string, Server>();
   try {
-    for (const name of names) servers.set(name, await startServer(settingsOf(name)));
-    const server = (name: string): Server => servers.get(name)!;
-    for (const name of names) await load(server(name).port, 1, connections); // warm-up: JIT, pools
+    for (const name of PAIRS) {
+      servers.set(name, await startServer(name === "off (control)" ? "off" : name));
+      servers.set(`${name} peer`, await startServer("off"));
+    }
+    for (const server of servers.values()) await load(server.port, 2, connections); // warm-up: JIT, pools
     type Series = { wall: number[]; perCpu: number[]; peerWall: number[]; peerPerCpu: number[] };
     const samples = new Map<string, Series>(PAIRS.map((name) => [name, { wall: [], perCpu: [], peerWall: [], peerPerCpu: [] }]));
     for (let round = 0; round < rounds; round++) {
       for (const name of PAIRS) {
-        const [on, off] = await Promise.all([
-          measure(server(name), seconds, connections),
-          measure(server("off"), seconds, connections),
-        ]);
+        const subject = servers.get(name)!;
+        const peer = servers.get(`${name} peer`)!;
+        // Alternate which load generator starts first.
+        const [on, off] = round % 2 === 0
+          ? await Promise.all([measure(subject, seconds, connections), measure(peer, seconds, connections)])
+          : await Promise.all([measure(peer, seconds, connections), measure(subject, seconds, connections)]).then(([p, q]) => [q, p] as const);
         const s = samples.get(name)!;
         s.wall.push(on.wall);
         s.perCpu.push(on.perCpu);
@@ -196,10 +206,68 @@ export async function runBlockingBench({
   }
 }
 
+/**
+ * The same comparison without sockets: each app serves `app.inject()` requests in this process,
+ * in short interleaved blocks, and each block is timed in CPU time of this process. It leaves out
+ * the socket work, so the share of the settings' cost comes out larger than over a network: a
+ * pessimistic figure, but one the rest of a noisy machine barely moves.
+ */
+export async function runBlockingInjectBench({
+  blocks = Number(process.env["BLOCKS"] ?? 30),
+  perBlock = Number(process.env["PER_BLOCK"] ?? 2000),
+}: { blocks?: number; perBlock?: number } = {}): Promise<Row[]> {
+  const { Application, RequestHandler } = await import("../../core/index.ts");
+  class HelloHandler extends RequestHandler {
+    get(): void {
+      this.write("Hello, world");
+    }
+  }
+  const apps = new Map<string, InstanceType<typeof Application>>();
+  for (const name of PAIRS) {
+    apps.set(name, new Application([["/", HelloHandler]], VARIANTS[name === "off (control)" ? "off" : name]));
+    apps.set(`${name} peer`, new Application([["/", HelloHandler]], VARIANTS.off));
+  }
+  const block = async (app: InstanceType<typeof Application>): Promise<number> => {
+    const before = process.cpuUsage();
+    for (let i = 0; i < perBlock; i++) {
+      const res = await app.inject({ url: "/" });
+      if (res.status !== 200) throw new Error(`inject answered ${res.status}`);
+      // inject() settles in microtasks: give the loop (and the delay sampler) its turns, as sockets would.
+      if (i % 16 === 15) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const used = process.cpuUsage(before);
+    return perBlock / ((used.user + used.system) / 1e6);
+  };
+  for (const app of apps.values()) await block(app); // warm-up
+  const ratios = new Map<string, { on: number[]; off: number[] }>(PAIRS.map((name) => [name, { on: [], off: [] }]));
+  for (let round = 0; round < blocks; round++) {
+    for (const name of PAIRS) {
+      const first = round % 2 === 0;
+      const on = first ? await block(apps.get(name)!) : 0;
+      const off = await block(apps.get(`${name} peer`)!);
+      const r = ratios.get(name)!;
+      r.on.push(first ? on : await block(apps.get(name)!));
+      r.off.push(off);
+    }
+  }
+  return PAIRS.map((name) => {
+    const { on, off } = ratios.get(name)!;
+    return {
+      name: `hello world inject, ${name === "off (control)" ? "off (A/A control)" : `${name} on`}`,
+      unit: "req/CPU-s",
+      typhoon: Math.round(median(on)),
+      peer: Math.round(median(off)),
+      peerName: "typhoon, both off",
+      ratio: median(on.map((x, i) => x / off[i]!)),
+      higherIsBetter: true,
+    };
+  });
+}
+
 function printRows(rows: Row[]): void {
-  console.log(`${"benchmark".padEnd(40)}${"unit".padEnd(11)}${"typhoon".padStart(9)}${"peer".padStart(9)}  ratio`);
+  console.log(`${"benchmark".padEnd(46)}${"unit".padEnd(11)}${"typhoon".padStart(9)}${"peer".padStart(9)}  ratio`);
   for (const row of rows) {
-    console.log(`${row.name.padEnd(40)}${row.unit.padEnd(11)}${String(row.typhoon).padStart(9)}${String(row.peer).padStart(9)}  ${row.ratio.toFixed(3)}× ${row.peerName}`);
+    console.log(`${row.name.padEnd(46)}${row.unit.padEnd(11)}${String(row.typhoon).padStart(9)}${String(row.peer).padStart(9)}  ${row.ratio.toFixed(3)}× ${row.peerName}`);
   }
 }
 
@@ -209,6 +277,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     await serve(process.argv[serveAt + 1] as Variant);
   } else {
     if (!hasTaskset()) console.warn("taskset not found: server and load generator are not pinned");
-    printRows(await runBlockingBench());
+    const only = process.env["ONLY"];
+    const rows = [
+      ...(only === "inject" ? [] : await runBlockingBench()),
+      ...(only === "http" ? [] : await runBlockingInjectBench()),
+    ];
+    printRows(rows);
   }
 }
