@@ -16,7 +16,7 @@
       const node = document.createElement("div");
       node.innerHTML = message.html;
       inbox.appendChild(node.firstChild);
-      node.scrollIntoView && inbox.lastChild.scrollIntoView();
+      inbox.lastChild.scrollIntoView();
     };
     // Reconnect after a server restart, without hammering it.
     socket.onclose = function () { setTimeout(connect, 2000); };
