@@ -6,7 +6,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-work="$(mktemp -d "${TMPDIR:-/tmp}/typhoon-new-app.XXXXXX")"
+work="$(mktemp -d -t typhoon-new-app.XXXXXX)"
 server=""
 cleanup() {
   if [[ -n "$server" ]]; then kill -- "-$server" 2>/dev/null || true; fi
