@@ -9,6 +9,8 @@
  *
  * Expected: in a single process every `/` waits for the sleep; with `start(2)` and least-busy
  * scheduling every `/` answers in milliseconds; round-robin sends some `/` to the busy child.
+ * The last mode is the executor's answer in one process: `/tsleep/N` runs the same work on a
+ * worker thread, and `/` answers at once.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
@@ -24,6 +26,8 @@ interface Mode {
   readonly label: string;
   readonly processes: number;
   readonly scheduling?: string;
+  /** Where the CPU work is asked for: `/sleep/` (on the event loop, the default) or `/tsleep/` (on a worker thread). */
+  readonly sleepPath?: string;
 }
 
 const MODES: readonly Mode[] = [
@@ -31,23 +35,29 @@ const MODES: readonly Mode[] = [
   { label: "start(2), least-busy (default)", processes: 2, scheduling: "least-busy" },
   { label: "start(2), round-robin (SCHED_RR)", processes: 2, scheduling: "round-robin" },
   { label: "start(2), shared socket (SCHED_NONE)", processes: 2, scheduling: "shared" },
-  // EXECUTOR MODE GOES HERE: a single process whose `/tsleep/N` runs spin(N) on the
-  // ThreadPoolExecutor (core/executor/), once it exports a working ThreadPoolExecutor; add a
-  // `path` field to Mode ("/tsleep/") and route it in serve() below.
+  // The executor mode: one process, the CPU work on a ThreadPoolExecutor thread (`/tsleep/N`).
+  { label: "single process, /tsleep on the executor", processes: 1, sleepPath: "/tsleep/" },
 ];
 
-/** The server side: the demo app's `/` and `/sleep/N`, served per PROCESSES and SCHEDULING. */
+/** The server side: the demo app's `/`, `/sleep/N` and `/tsleep/N`, served per PROCESSES and SCHEDULING. */
 async function serve(): Promise<void> {
-  const { Application, HTTPServer, RequestHandler, taskId } = await import("../core/index.ts");
+  const { Application, HTTPServer, RequestHandler, ThreadPoolExecutor, taskId } = await import("../core/index.ts");
   const { spin } = await import("./tasks.ts");
+  // Threads start on first use: only a process that serves `/tsleep` ever starts one.
+  const pool = new ThreadPoolExecutor({ module: new URL("./tasks.ts", import.meta.url) });
   class MainHandler extends RequestHandler {
     get(): void { this.write("this is main"); }
   }
   class SleepHandler extends RequestHandler {
     get(n: string): void { this.write(`Awake! ${spin(Number(n))}`); }
   }
+  class ThreadSleepHandler extends RequestHandler {
+    async get(n: string): Promise<void> { this.write(`Awake! ${await pool.submit<number>("spin", Number(n))}`); }
+  }
   const env = process.env;
-  const server = new HTTPServer(new Application([["/", MainHandler], ["/sleep/(\\d+)", SleepHandler]]));
+  const server = new HTTPServer(new Application([
+    ["/", MainHandler], ["/sleep/(\\d+)", SleepHandler], ["/tsleep/(\\d+)", ThreadSleepHandler],
+  ]));
   server.bind(Number(env["PORT"]), "127.0.0.1");
   const scheduling = env["SCHEDULING"] as "least-busy" | "round-robin" | "shared" | undefined;
   await server.start(Number(env["PROCESSES"] ?? 1), scheduling === undefined ? {} : { scheduling });
@@ -111,11 +121,12 @@ async function runMode(mode: Mode, n: number, requests: number, rounds: number):
   const result: Result = { mode, sleepAlone: [], main: [], waited: 0 };
   try {
     for (let i = 0; i < 4; i++) await timedGet(port, "/"); // warm-up: JIT, both children
-    await timedGet(port, "/sleep/1");
+    const sleepPath = mode.sleepPath ?? "/sleep/";
+    await timedGet(port, `${sleepPath}1`);
     for (let round = 0; round < rounds; round++) {
-      result.sleepAlone.push(await timedGet(port, `/sleep/${n}`));
+      result.sleepAlone.push(await timedGet(port, `${sleepPath}${n}`));
       let sleeping = true;
-      const sleep = timedGet(port, `/sleep/${n}`).finally(() => { sleeping = false; });
+      const sleep = timedGet(port, `${sleepPath}${n}`).finally(() => { sleeping = false; });
       // The seed's second terminal: started a moment after the first.
       await new Promise((resolve) => setTimeout(resolve, 100));
       // One after another, like a person at the second terminal, for as long as the sleep runs.
@@ -140,7 +151,7 @@ function median(values: readonly number[]): number {
 
 function print(results: readonly Result[], n: number): void {
   const ms = (v: number): string => (Number.isNaN(v) ? "-" : `${Math.round(v)} ms`);
-  console.log(`\n${"mode".padEnd(40)}${`/sleep/${n} alone`.padStart(16)}${"/ median".padStart(12)}${"/ max".padStart(12)}  / that waited for the sleep`);
+  console.log(`\n${"mode".padEnd(40)}${`sleep ${n} alone`.padStart(16)}${"/ median".padStart(12)}${"/ max".padStart(12)}  / that waited for the sleep`);
   for (const r of results) {
     console.log(`${r.mode.label.padEnd(40)}${ms(median(r.sleepAlone)).padStart(16)}${ms(median(r.main)).padStart(12)}`
       + `${ms(Math.max(...r.main)).padStart(12)}  ${r.waited} of ${r.main.length}`);
