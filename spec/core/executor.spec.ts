@@ -129,11 +129,12 @@ t.test("IOLoop.runInExecutor runs the task on the pool", async (t) => {
 
 t.test("two CPU-bound tasks run at the same time on two threads", async (t) => {
   const pool = makePool(t, { maxWorkers: 2 });
-  const [a, b] = await Promise.all([pool.submit<Span>("span", 300), pool.submit<Span>("span", 300)]);
-  t.not(a!.thread, b!.thread, "two threads");
-  t.ok(a!.start < b!.end && b!.start < a!.end, "their run times overlap");
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  // Each call spins until the other has arrived: run one after the other, neither would meet.
+  const [a, b] = await Promise.all([0, 1].map(() => pool.submit<{ met: boolean; thread: number }>("rendezvous", counter, 2, 15_000)));
+  t.ok(a!.met && b!.met, "both calls were running at once");
+  t.not(a!.thread, b!.thread, "on two threads");
 });
-type Span = { thread: number; start: number; end: number };
 
 t.test("the event loop stays free while a task holds a thread", async (t) => {
   const pool = shared;
@@ -146,7 +147,7 @@ t.test("the event loop stays free while a task holds a thread", async (t) => {
   spinLoop();
   await pool.submit("busy", 400);
   stop = true;
-  t.ok(turns >= 20, `the loop turned ${turns} times during 400 ms of thread work`);
+  t.ok(turns >= 10, `the loop turned ${turns} times during 400 ms of thread work`);
 });
 
 t.test("stats counts threads, busy threads, queued, completed and failed calls", async (t) => {
