@@ -15,9 +15,13 @@
  * flame refuse cluster workers); clinic finds the port it listens on and starts the load
  * (`--on-port`), then stops the app when the load ends and writes the report. bubbleprof is left
  * out: on Node 20 it hangs after the load ends and writes hundreds of MB for a short run.
+ *
+ * flame runs the app compiled to JavaScript instead (`tsc --noCheck` into `.clinic/build/`): on
+ * Node 20 tsx's loader runs on a second thread, V8 writes one tick log per thread, and clinic
+ * flame draws whichever log it lists first, often the idle loader's. Compiled, there is one.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -107,6 +111,26 @@ function removeStaleTraces(): void {
   }
 }
 
+/**
+ * Compiles the app and everything it imports to JavaScript under `.clinic/build/` (inside the
+ * repository, so `"type": "module"` and `node_modules` still apply); resolves to the entry's path.
+ */
+async function compileForFlame(app: string): Promise<string> {
+  const outDir = resolve(root, ".clinic", "build");
+  rmSync(outDir, { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  const args = [tsc, app, "--outDir", outDir, "--rootDir", root, "--module", "nodenext", "--moduleResolution", "nodenext",
+    "--target", "es2022", "--allowImportingTsExtensions", "--rewriteRelativeImportExtensions", "--skipLibCheck",
+    "--noCheck", "--types", "node"];
+  console.log(`compiling ${relative(root, app)} for clinic flame (tsc --noCheck into .clinic/build/)`);
+  const code = await new Promise<number | null>((done) => {
+    spawn(process.execPath, args, { cwd: root, stdio: "inherit" }).once("exit", (c) => done(c));
+  });
+  const entry = resolve(outDir, relative(root, app)).replace(/\.(m|c)?ts$/, (_, kind: string | undefined) => `.${kind ?? ""}js`);
+  if (code !== 0 || !existsSync(entry)) throw new Error(`tsc could not compile ${relative(root, app)} (exit ${code})`);
+  return entry;
+}
+
 /** Runs one clinic tool over the app; resolves to the report's path, relative to the repository. */
 async function profile(tool: keyof typeof TOOLS): Promise<string> {
   const duration = Number(process.env["DURATION"] ?? 10);
@@ -116,8 +140,10 @@ async function profile(tool: keyof typeof TOOLS): Promise<string> {
   const clinic = createRequire(import.meta.url).resolve("clinic/bin.js");
   const dest = resolve(root, process.env["DEST"] || ".clinic");
   const onPort = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(self)} --load $PORT`;
-  const args = [clinic, TOOLS[tool], "--open=false", `--dest=${dest}`, "--on-port", onPort,
-    "--", "node", "--import", "tsx", appPath()];
+  const typescript = /\.[cm]?ts$/.test(appPath());
+  const command = !typescript ? ["node", appPath()]
+    : tool === "flame" ? ["node", await compileForFlame(appPath())] : ["node", "--import", "tsx", appPath()];
+  const args = [clinic, TOOLS[tool], "--open=false", `--dest=${dest}`, "--on-port", onPort, "--", ...command];
   console.log(`clinic ${TOOLS[tool]} on ${relative(root, appPath())}, ${duration} s of load on ${routeSpec()}`);
   const child = spawn(process.execPath, args, {
     cwd: root,
