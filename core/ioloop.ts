@@ -125,7 +125,6 @@ export class IOLoop {
       return Promise.resolve();
     }
     this.#keepAlive = setInterval(() => {}, MAX_TIMER_DELAY);
-    loopMonitor(); // so that stats() covers the whole run
     this.#running = new Promise<void>((resolve) => { this.#stopped = resolve; });
     return this.#running;
   }
@@ -240,7 +239,8 @@ export class IOLoop {
 
   /**
    * Event-loop delay percentiles (ms) and utilization of this thread, since the shared monitor
-   * started (on {@link start}, the first request with `maxEventLoopDelay`, or the first call).
+   * started: on the first call, or the first request served with `maxEventLoopDelay`. (It is
+   * not started before: its timer wakes the loop 20 times a second.)
    */
   stats(): LoopStats {
     return loopMonitor().stats();

@@ -31,7 +31,11 @@ export interface LoopMonitor {
 
 /** Options of an {@link EventLoopMonitor}. */
 export interface EventLoopMonitorOptions {
-  /** Sampling period in ms (default 20). Smaller reacts faster and wakes the loop more often. */
+  /**
+   * Sampling period in ms (default 50). Smaller reacts faster after a block ends and wakes the
+   * loop more often: on this project's shared 2-core VM an idle wake-up cost ~0.1 ms of CPU, so
+   * 20 ms sampling used 5.5 ms of CPU per second against 2 ms at 50 ms.
+   */
   interval?: number;
 }
 
@@ -57,7 +61,7 @@ export class EventLoopMonitor implements LoopMonitor {
   #histogram: RecordableHistogram = createHistogram();
   #elu: EventLoopUtilization = performance.eventLoopUtilization();
 
-  constructor({ interval = 20 }: EventLoopMonitorOptions = {}) {
+  constructor({ interval = 50 }: EventLoopMonitorOptions = {}) {
     if (!(interval >= 1 && Number.isFinite(interval))) {
       throw new TyphoonError(ErrorCode.INVALID_OPTION, `EventLoopMonitor interval must be >= 1 ms, got ${interval}`);
     }
