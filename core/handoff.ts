@@ -8,9 +8,8 @@
  * is stuck, whatever it said last; it gets no connection while another child answers.
  */
 import { Server as NetServer, Socket } from "node:net";
-import type { Server as HttpServer } from "node:http";
 import { performance } from "node:perf_hooks";
-import { setTimeout as delay } from "node:timers/promises";
+import { drainHanded } from "./drain.ts";
 import type { BindAddress, HTTPServer } from "./httpserver.ts";
 import { log } from "./log.ts";
 
@@ -21,8 +20,6 @@ export const CHILD_MESSAGE = "typhoon";
 const HEARTBEAT_MS = 20;
 /** A child not heard from for this long is taken to be stuck in CPU work (ms). */
 const STALL_MS = 3 * HEARTBEAT_MS;
-/** While draining, a connection idle this long is closed: one in use gets its `Connection: close` first (ms). */
-const LINGER_MS = 200;
 /** Connections held while no child is ready (during a restart) before new ones are refused. */
 const MAX_WAITING = 1024;
 
@@ -177,22 +174,5 @@ export function acceptHandedConnections(server: HTTPServer): Intake {
   });
   const heartbeat = setInterval(report, HEARTBEAT_MS);
   heartbeat.unref();
-  return { drain: (timeout) => drainConnections(server, http, sockets, timeout) };
-}
-
-async function drainConnections(server: HTTPServer, http: HttpServer, sockets: Set<Socket>, timeout: number): Promise<void> {
-  server.context.draining = true;
-  const start = performance.now();
-  // Closing an idle keep-alive connection at once races a client that is just sending its next
-  // request on it (a reset). Waiting LINGER_MS lets every connection in use get its response
-  // with `Connection: close` first; what is still idle after that is really idle.
-  while (sockets.size > 0) {
-    const elapsed = performance.now() - start;
-    if (elapsed >= timeout) {
-      for (const socket of sockets) socket.destroy();
-      break;
-    }
-    if (elapsed >= LINGER_MS) http.closeIdleConnections();
-    await delay(25);
-  }
+  return { drain: (timeout) => drainHanded(server, http, sockets, timeout) };
 }

@@ -6,6 +6,7 @@
  */
 import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
+import { drainListening } from "./drain.ts";
 import { ErrorCode, TyphoonError } from "./errors.ts";
 import { acceptHandedConnections, CHILD_MESSAGE } from "./handoff.ts";
 import type { BindAddress, HTTPServer } from "./httpserver.ts";
@@ -107,6 +108,8 @@ export async function startServer(server: HTTPServer, address: BindAddress, numP
   const id = taskId();
   const count = processCount(numProcesses);
   if (id !== null) return serveChild(server, address);
+  // A worker of a cluster the app runs itself: that cluster's primary shares the port.
+  if (cluster.isWorker) return server.listen(address.port, address.host);
   const scheduling = resolveScheduling(options.scheduling);
   const maxRestarts = restartLimit(options.maxRestarts);
   if (count === 1) return server.listen(address.port, address.host);
@@ -128,7 +131,7 @@ async function serveChild(server: HTTPServer, address: BindAddress): Promise<voi
     await server.listen(address.port, address.host); // Node's cluster shares the port
     watchSignalsAsChild();
   }
-  process.send?.({ [CHILD_MESSAGE]: "ready", port: server.address()?.port ?? null });
+  process.send?.({ [CHILD_MESSAGE]: "ready" });
 }
 
 /**
@@ -136,7 +139,7 @@ async function serveChild(server: HTTPServer, address: BindAddress): Promise<voi
  * signal in a single process exits at once with status 1.
  */
 export function drainOnSignals(server: HTTPServer): void {
-  onDrain(() => server.stop(), server);
+  onDrain(() => drainListening(server, server.options.drainTimeout ?? DEFAULTS.drainTimeout), server);
   watchSignals();
 }
 

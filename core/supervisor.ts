@@ -7,7 +7,7 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { ErrorCode } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "./errors.ts";
 import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
 import type { BindAddress } from "./httpserver.ts";
 import { log } from "./log.ts";
@@ -33,6 +33,9 @@ const STABLE_MS = 5_000;
 const MAX_BACKOFF_MS = 5_000;
 /** How long a reload waits for a new child to be ready before giving up on it (ms). */
 const RELOAD_READY_MS = 60_000;
+
+/** One supervisor per process: signals and node:cluster are process-wide. */
+let supervising = false;
 
 interface Child extends HandoffTarget {
   readonly task: number;
@@ -64,6 +67,8 @@ export class Supervisor {
 
   /** Forks every child; resolves once all of them are ready. */
   async start(): Promise<void> {
+    if (supervising) throw new TyphoonError(ErrorCode.INVALID_OPTION, "This process already supervises children (start(n) or forkProcesses(n) was called twice)");
+    supervising = true;
     const { scheduling, address } = this.#options;
     cluster.schedulingPolicy = scheduling === "shared" ? cluster.SCHED_NONE : cluster.SCHED_RR;
     if (scheduling === "least-busy" && address !== null) {
