@@ -43,11 +43,16 @@ const children = new Map<number, number>(); // pid → task
 let supervisorPid = 0;
 let childReadyLines = 0;
 const logCounts = new Map<string, number>();
+const errorCounts = new Map<string, number>();
 let tail = "";
+let errorNext = false;
 const onOutput = (chunk: Buffer): void => {
   const lines = (tail + chunk.toString("utf8")).split("\n");
   tail = lines.pop() ?? "";
   for (const line of lines) {
+    // The line after "Uncaught exception ..." names the error: count them by name and message.
+    if (errorNext) errorCounts.set(line.slice(0, 100), (errorCounts.get(line.slice(0, 100)) ?? 0) + 1);
+    errorNext = line.startsWith("Uncaught exception");
     const ready = /^child ready (\d+) (\d+)/.exec(line);
     if (ready) {
       children.set(Number(ready[2]), Number(ready[1]));
@@ -247,6 +252,7 @@ for (const [kind, results] of tally) {
 }
 console.log(unexpected.size === 0 ? "unexpected outcomes: none" : `unexpected outcomes: ${[...unexpected].map(([k, n]) => `${k} ×${n}`).join("; ")}`);
 console.log(`server log lines: ${[...logCounts].sort().map(([k, n]) => `${k.trim()} ×${n}`).join("; ")}`);
+console.log(`server errors: ${[...errorCounts].sort().map(([k, n]) => `${k} ×${n}`).join("; ")}`);
 const sup = samples.get(supervisorPid);
 console.log(`RSS supervisor: ${mb(rssStart.get(supervisorPid))} → ${mb(sup?.last)}`);
 for (const pid of live) {
