@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI check of the scaffold: generates an app into a temporary folder with scripts/new-app.ts,
 # runs its `make test` (npm install from the cache, typhoon's build, tsc, tap), then its
-# `make run` and one request to it. Bounded: 300 s for the test, 60 s for the run.
+# `make run` and one request to it. Bounded: 420 s for the test (npm install included), 60 s for the run.
 # Usage: scripts/check-new-app.sh   (from anywhere; exit 0 when every step passed)
 set -euo pipefail
 
@@ -24,7 +24,7 @@ if node --import tsx scripts/new-app.ts --name checkapp --dir "$work/checkapp" 2
 fi
 
 cd "$work/checkapp"
-timeout 300 make test
+timeout 420 make test
 
 port=$((20000 + RANDOM % 20000))
 # Its own process group, so the cleanup stops make, node and anything they started.
