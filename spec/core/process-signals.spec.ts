@@ -24,10 +24,24 @@ for (const processes of [1, 2]) {
 
     const reply = await slow;
     t.equal(reply.status, 200, "the request in flight was answered");
-    t.equal(reply.body, `done ${servingPid}`, "in full");
+    t.equal(reply.body, `done ${servingPid} draining`, "in full, and isDraining() was true in the process that served it");
     t.equal(reply.headers["connection"], "close", "with Connection: close, since the server was draining");
     t.same(await fx.exited, { code: 0, signal: null }, "then the process exits 0");
     await until(() => children.every((pid) => !alive(pid)), 5_000, "every child to be gone");
     t.pass("no child outlives the supervisor");
   });
 }
+
+t.test("SIGTERM: a request still running after the grace period (drainTimeout) is cut, and the process exits 0", async (t) => {
+  const port = await freePort();
+  const fx = startFixture("cluster-app.ts", { PORT: String(port), PROCESSES: "1", DRAIN_TIMEOUT: "300" });
+  t.teardown(() => fx.kill());
+  await fx.waitFor(/^supervisor ready/, { timeout: 30_000 });
+  const endless = get(port, "/wait/60000").then(() => "answered", (err: Error) => err.message);
+  await fx.waitFor(/^wait started/);
+  const signalled = Date.now();
+  process.kill(fx.pid, "SIGTERM");
+  t.same(await fx.exited, { code: 0, signal: null }, "exit 0 after the grace period");
+  t.ok(Date.now() - signalled < 30_000, "long before the request would have finished");
+  t.match(await endless, /socket hang up|ECONNRESET/, "the request was cut, not answered");
+});
