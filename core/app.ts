@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { HTTPError } from "./errors.ts";
+import { ErrorCode, HTTPError, TyphoonError } from "./errors.ts";
 import { log } from "./log.ts";
 import { loopMonitor } from "./loop-monitor.ts";
 import { Router, type RouteMatch } from "./router.ts";
@@ -131,7 +131,12 @@ export class Application {
   /** Adds rules that apply only when the `Host` (lower-cased, port removed) matches `hostPattern`. */
   addHandlers(hostPattern: string | RegExp, rules: readonly Rule[]): void {
     const source = typeof hostPattern === "string" ? hostPattern : hostPattern.source;
-    const host = new RegExp(`^(?:${source.replace(/^\^/, "").replace(/\$$/, "")})$`, typeof hostPattern === "string" ? "i" : hostPattern.flags);
+    let host: RegExp;
+    try {
+      host = new RegExp(`^(?:${source.replace(/^\^/, "").replace(/\$$/, "")})$`, typeof hostPattern === "string" ? "i" : hostPattern.flags);
+    } catch (err) {
+      throw new TyphoonError(ErrorCode.ROUTE_PATTERN, `Invalid host pattern ${source}: ${(err as Error).message}`, { cause: err });
+    }
     const router = new Router<Target>();
     for (const rule of rules) addRule(router, rule);
     this.#hosts.push({ host, router });

@@ -217,3 +217,9 @@ t.test("reverseUrl fills named groups from an object, for RegExp rules too", asy
   t.equal(named.reverseUrl("regexp", 9), "/r/9");
   t.same((await named.inject({ url: "/r/9" })).json<{ args: string[] }>().args, ["9"]);
 });
+
+t.test("an invalid host pattern in addHandlers throws E_ROUTE_PATTERN naming it", async (t) => {
+  const err = t.throws(() => new Application().addHandlers("api.(", [["/", Text]])) as TyphoonError;
+  t.equal(err.code, ErrorCode.ROUTE_PATTERN);
+  t.match(err.message, "api.(");
+});
