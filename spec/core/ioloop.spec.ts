@@ -273,10 +273,11 @@ t.test("stats() reports loop delay percentiles and utilization", async (t) => {
   loop.stats(); // starts the shared monitor
   await new Promise((resolve) => setTimeout(resolve, 60));
   const started = performance.now();
-  while (performance.now() - started < 120) { /* block the loop on purpose */ }
+  while (performance.now() - started < 200) { /* block the loop on purpose */ }
   await new Promise((resolve) => setTimeout(resolve, 60));
   const stats = loop.stats();
-  t.ok(stats.delay.max >= 80, `max ${stats.delay.max} ms after a 120 ms block`);
+  // A sampled measure: a block shows as its length less up to one 50 ms sampling period.
+  t.ok(stats.delay.max >= 140, `max ${stats.delay.max} ms after a 200 ms block`);
   t.ok(stats.delay.p50 <= stats.delay.p90 && stats.delay.p90 <= stats.delay.p99 && stats.delay.p99 <= stats.delay.max);
   t.ok(stats.utilization > 0 && stats.utilization <= 1, `utilization ${stats.utilization}`);
 });

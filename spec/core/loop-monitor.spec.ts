@@ -116,3 +116,48 @@ t.test("control characters in the path cannot forge log lines", async (t) => {
   const line = formatBlocking({ method: "GET", path: "/a\r\nFAKE log line", handler: "H", hook: "get", ms: 10 });
   t.equal(line, "GET /a??FAKE log line blocked the event loop for 10 ms in H.get");
 });
+
+t.test("pauseWhenUnread: an unread monitor stops waking the loop; a read resumes it", async (t) => {
+  const monitor = new EventLoopMonitor({ interval: 10, pauseWhenUnread: true }).start();
+  t.teardown(() => monitor.stop());
+  await waitFor(() => !monitor.running);
+  t.pass("paused after an interval without readers");
+  t.equal(monitor.delay, 0, "the read that resumes it reads 0");
+  t.ok(monitor.running, "and resumes sampling");
+  block(150); // the resuming request itself blocks the loop
+  t.ok(monitor.delay >= 100, `a request read right after the block sees it: ${monitor.delay.toFixed(1)} ms`);
+  await after(0); // the sampler runs first (it is overdue), then this: it must not have paused
+  t.ok(monitor.delay >= 100, `so does one read after the sampler's tick: ${monitor.delay.toFixed(1)} ms`);
+  await waitFor(() => !monitor.running);
+  monitor.stats();
+  t.ok(monitor.running, "stats() resumes it");
+  await after(40);
+  t.ok(monitor.running, "and once stats() was asked for, it samples continuously");
+});
+
+t.test("the shared monitor pauses while unread and sees a block right after a resuming read", async (t) => {
+  const code = `
+    const { loopMonitor } = await import(${JSON.stringify(monitorUrl)});
+    const monitor = loopMonitor();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const keep = setTimeout(() => {}, 100000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const pausedWhileIdle = monitor.running === false;
+    monitor.delay;
+    const started = performance.now();
+    while (performance.now() - started < 150) {}
+    await new Promise((resolve) => setTimeout(resolve, 0)); // after the sampler's overdue tick
+    console.log(JSON.stringify({ pausedWhileIdle, delayAfterBlock: monitor.delay }));
+    clearTimeout(keep);
+  `;
+  const result = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: root });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error("child timed out")); }, 15_000);
+    child.on("close", () => { clearTimeout(timer); resolve(stdout); });
+  });
+  const report = JSON.parse(result.trim().split("\n").pop() ?? "{}") as { pausedWhileIdle?: boolean; delayAfterBlock?: number };
+  t.equal(report.pausedWhileIdle, true, "no timer wakes an idle process");
+  t.ok((report.delayAfterBlock ?? 0) >= 100, `delay after a 150 ms block: ${report.delayAfterBlock} ms`);
+});
