@@ -103,7 +103,7 @@ function sample(): void {
 
 // ---- Traffic ----------------------------------------------------------------------------------
 
-interface Outcome { kind: string; result: string; expected: boolean }
+interface Outcome { kind: string; result: string; expected: boolean; ms: number }
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
 function http(path: string, method = "GET", body?: Buffer): Promise<string> {
@@ -180,9 +180,11 @@ function pickKind(): Kind {
 
 const tally = new Map<string, Map<string, number>>();
 const unexpected = new Map<string, number>();
+const slowest = new Map<string, number>();
 let served = 0;
 let hangs = 0;
-function record({ kind, result, expected }: Outcome): void {
+function record({ kind, result, expected, ms }: Outcome): void {
+  if (/^\d{3}$/.test(result)) slowest.set(kind, Math.max(slowest.get(kind) ?? 0, ms));
   const byResult = tally.get(kind) ?? new Map<string, number>();
   byResult.set(result, (byResult.get(result) ?? 0) + 1);
   tally.set(kind, byResult);
@@ -204,15 +206,16 @@ async function worker(): Promise<void> {
       lastExit = Date.now();
       exits++;
       crashWindowUntil = Date.now() + 3000;
+      const begun = Date.now();
       const result = await http("/exit");
-      record({ kind: "child crash (/exit)", result, expected: result.startsWith("conn") });
+      record({ kind: "child crash (/exit)", result, expected: result.startsWith("conn"), ms: Date.now() - begun });
       continue;
     }
     const kind = pickKind();
     const begun = Date.now();
     const result = await kind.run();
     const cutByCrash = result.startsWith("conn") && begun <= crashWindowUntil;
-    record({ kind: kind.name, result, expected: kind.expect(result) || cutByCrash });
+    record({ kind: kind.name, result, expected: kind.expect(result) || cutByCrash, ms: Date.now() - begun });
   }
 }
 
@@ -248,7 +251,8 @@ const mb = (kb: number | undefined): string => (kb === undefined ? "?" : `${(kb 
 console.log("\n== soak results ==");
 console.log(`duration ${SECONDS} s, requests answered ${served}, hung ${hangs}, child restarts ${childReadyLines - PROCESSES} (deliberate crashes ${exits})`);
 for (const [kind, results] of tally) {
-  console.log(`  ${kind.padEnd(22)} ${[...results].sort().map(([r, n]) => `${r}×${n}`).join("  ")}`);
+  const worst = slowest.get(kind);
+  console.log(`  ${kind.padEnd(22)} ${[...results].sort().map(([r, n]) => `${r}×${n}`).join("  ")}${worst === undefined ? "" : `  (slowest answer ${worst} ms)`}`);
 }
 console.log(unexpected.size === 0 ? "unexpected outcomes: none" : `unexpected outcomes: ${[...unexpected].map(([k, n]) => `${k} ×${n}`).join("; ")}`);
 console.log(`server log lines: ${[...logCounts].sort().map(([k, n]) => `${k.trim()} ×${n}`).join("; ")}`);
