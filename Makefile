@@ -3,10 +3,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_RUN := node --import tsx
 
-.PHONY: help install run test typecheck
+.PHONY: help install run test typecheck build experiment bench bench-handlers doctor flame heap \
+	soak chat new-app check-new-app docs cluster-demo clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 # npm ci when node_modules is missing or older than the lock file.
 node_modules/.package-lock.json: package-lock.json
@@ -15,11 +16,55 @@ node_modules/.package-lock.json: package-lock.json
 
 install: node_modules/.package-lock.json ## Install dependencies (npm ci) if missing or stale
 
-run: install ## Run the demo app (PORT=8888, PROCESSES=n)
+run: install ## Run the demo app: PORT=8888, PROCESSES=n (default one per CPU; 1 = single process)
 	$(NODE_RUN) scripts/app.ts
 
-typecheck: install ## Type-check everything, specs included
+typecheck: install ## Type-check everything, specs included (tsc --noEmit)
 	npx tsc --noEmit
 
-test: install typecheck ## Type-check and run the tap specs
+test: install typecheck ## Type-check and run the tap specs; ends with "N passed, N failed"
 	node scripts/run-tests.mjs
+
+build: install ## Compile core/ and handlers/ to dist/ (the published package)
+	npm run build
+
+experiment: install ## The seed's experiment: single process vs start(2) vs the thread executor
+	$(NODE_RUN) scripts/experiment.ts
+
+bench: install ## The benchmark suite, peers measured in the same run; writes bench-results/
+	$(NODE_RUN) scripts/bench/run.ts
+
+bench-handlers: install ## Static files, compression and WebSocket echo beside express.static, node:http and ws
+	$(NODE_RUN) scripts/bench/handlers.ts
+
+doctor: install ## clinic doctor on the demo app (APP=, ROUTE=, DURATION=); report under .clinic/
+	$(NODE_RUN) scripts/profile.ts doctor
+
+flame: install ## clinic flame on the demo app (APP=, ROUTE=, DURATION=); report under .clinic/
+	$(NODE_RUN) scripts/profile.ts flame
+
+heap: install ## clinic heapprofiler on the demo app (APP=, ROUTE=, DURATION=); report under .clinic/
+	$(NODE_RUN) scripts/profile.ts heap
+
+soak: install ## Minutes of mixed load against start(2) with the executor (SOAK_SECONDS=)
+	$(NODE_RUN) scripts/soak.ts
+
+chat: install ## The chat example (WebSocket) on http://127.0.0.1:8888/
+	$(NODE_RUN) scripts/chat/main.ts
+
+new-app: install ## Create a standalone app on this checkout: make new-app NAME=myapp [DIR=../myapp]
+	@test -n "$(NAME)" || { echo "usage: make new-app NAME=myapp [DIR=../myapp]" >&2; exit 2; }
+	$(NODE_RUN) scripts/new-app.ts --name "$(NAME)" --dir "$(or $(DIR),../$(NAME))"
+
+check-new-app: install ## Generate an app into a temporary folder, run its make test and make run
+	scripts/check-new-app.sh
+
+docs: install ## Build the API reference from the TSDoc into docs/api/ (TypeDoc)
+	npx typedoc
+
+cluster-demo: install ## nginx on loopback before two start(2) instances: spread, client address, stop, reload
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && apt-get install -y nginx)
+	$(NODE_RUN) scripts/cluster-demo.ts
+
+clean: ## Remove build output, reports and tap's cache
+	rm -rf dist docs/api .clinic .tap node_trace.*.log
