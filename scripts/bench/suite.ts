@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { median, measure, type LoadOptions, type Row, type Samples, type Target } from "./harness.ts";
-import { FIRST_RULE_PATH, LAST_RULE_PATH, ROUTE_COUNT } from "./peers/serve.ts";
+import { PREFIX, ROUTE_COUNT, firstRulePath, lastRulePath } from "./peers/serve.ts";
 
 /** A server whose median CPU use is below this share of a core was not the bottleneck. */
 const SATURATED = 0.85;
@@ -77,20 +77,32 @@ const GROUPS: readonly Group[] = [
       row(s, "route with a group /users/(\\d+)", "typhoon /users/42", "fastify /users/42", "Fastify (/users/:id)", { target: 1 }),
     ],
   },
-  {
-    title: `${ROUTE_COUNT}-route table`,
+  routeTableGroup(""),
+  routeTableGroup(PREFIX),
+];
+
+/**
+ * A 500-route table hit at its first and its last rule, typhoon and Fastify with the same routes.
+ * Without a base every rule has its own first segment; under one base (`/api`) they share it.
+ */
+function routeTableGroup(base: string): Group {
+  const first = firstRulePath(base);
+  const last = lastRulePath(base);
+  const label = base === "" ? `${ROUTE_COUNT} routes` : `${ROUTE_COUNT} routes under ${base}/`;
+  const scenario = base === "" ? "routes" : "prefixed";
+  return {
+    title: base === "" ? `${ROUTE_COUNT}-route table` : `${ROUTE_COUNT}-route table under one prefix`,
     targets: [
-      target("typhoon", "typhoon", "routes", FIRST_RULE_PATH), target("typhoon", "typhoon", "routes", LAST_RULE_PATH),
-      target("fastify", "fastify", "routes", FIRST_RULE_PATH), target("fastify", "fastify", "routes", LAST_RULE_PATH),
+      target("typhoon", "typhoon", scenario, first), target("typhoon", "typhoon", scenario, last),
+      target("fastify", "fastify", scenario, first), target("fastify", "fastify", scenario, last),
     ],
     rows: (s) => [
-      row(s, `${ROUTE_COUNT} routes, first rule`, `typhoon ${FIRST_RULE_PATH}`, `fastify ${FIRST_RULE_PATH}`, "Fastify, same routes"),
-      row(s, `${ROUTE_COUNT} routes, last rule`, `typhoon ${LAST_RULE_PATH}`, `fastify ${LAST_RULE_PATH}`, "Fastify, same routes"),
-      row(s, `${ROUTE_COUNT} routes, last rule vs first`, `typhoon ${LAST_RULE_PATH}`, `typhoon ${FIRST_RULE_PATH}`,
-        "typhoon, first rule", { target: 0.9 }),
+      row(s, `${label}, first rule`, `typhoon ${first}`, `fastify ${first}`, "Fastify, same routes"),
+      row(s, `${label}, last rule`, `typhoon ${last}`, `fastify ${last}`, "Fastify, same routes"),
+      row(s, `${label}, last rule vs first`, `typhoon ${last}`, `typhoon ${first}`, "typhoon, first rule", { target: 0.9 }),
     ],
-  },
-];
+  };
+}
 
 /** The benchmarks other issues contribute, each a module exporting a function resolving to rows. */
 const CONTRIBUTED = [

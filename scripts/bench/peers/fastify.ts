@@ -4,16 +4,16 @@
  * check), so the comparison never favours typhoon.
  */
 import Fastify from "fastify";
-import { HELLO, JSON_BODY, announce, routeTable, scenarioArg } from "./serve.ts";
+import { HELLO, JSON_BODY, PREFIX, announce, routeTable, scenarioArg } from "./serve.ts";
 
-const scenario = scenarioArg(["hello", "json", "group", "routes"]);
+const scenario = scenarioArg(["hello", "json", "group", "routes", "prefixed"]);
 const app = Fastify({ logger: false });
 
 if (scenario === "hello") app.get("/", async () => HELLO);
 if (scenario === "json") app.get("/json", async () => JSON_BODY);
 if (scenario === "group") app.get("/users/:id", async (req) => `user ${(req.params as { id: string }).id}`);
-if (scenario === "routes") {
-  for (const prefix of routeTable()) app.get(`${prefix}/:id`, async (req) => `item ${(req.params as { id: string }).id}`);
+if (scenario === "routes" || scenario === "prefixed") {
+  for (const prefix of routeTable(scenario === "prefixed" ? PREFIX : "")) app.get(`${prefix}/:id`, async (req) => `item ${(req.params as { id: string }).id}`);
 }
 
 await app.listen({ port: 0, host: "127.0.0.1" });

@@ -6,7 +6,7 @@
 import type { AddressInfo, Server } from "node:net";
 
 /** The workloads a peer may serve; each peer says which it supports. */
-export type Scenario = "hello" | "json" | "group" | "routes";
+export type Scenario = "hello" | "json" | "group" | "routes" | "prefixed";
 
 /** The text every hello-world server answers. */
 export const HELLO = "Hello, world";
@@ -18,16 +18,24 @@ export const JSON_BODY = { message: "Hello, world" };
 export const ROUTE_COUNT = 500;
 
 /**
- * The route table, as `[prefix, index]`: rule `i` serves `<prefix>/(\d+)` (typhoon) or
- * `<prefix>/:id` (Fastify). The prefixes are distinct resources, as in a REST API.
+ * The route table: rule `i` serves `<base>/resource<i>/(\d+)` (typhoon) or `<base>/resource<i>/:id`
+ * (Fastify). With no base, each rule has its own first path segment, as in a REST API; the
+ * `prefixed` scenario puts all of them under `/api`, as many apps do.
  */
-export function routeTable(): string[] {
-  return Array.from({ length: ROUTE_COUNT }, (_, i) => `/resource${i}`);
+export function routeTable(base = ""): string[] {
+  return Array.from({ length: ROUTE_COUNT }, (_, i) => `${base}/resource${i}`);
 }
 
-/** The request path that hits the first rule of the table, and the one that hits the last. */
-export const FIRST_RULE_PATH = "/resource0/42";
-export const LAST_RULE_PATH = `/resource${ROUTE_COUNT - 1}/42`;
+/** The base path of the `prefixed` scenario's table. */
+export const PREFIX = "/api";
+
+/** The request path that hits the first rule of a table, and the one that hits the last. */
+export function firstRulePath(base = ""): string {
+  return `${base}/resource0/42`;
+}
+export function lastRulePath(base = ""): string {
+  return `${base}/resource${ROUTE_COUNT - 1}/42`;
+}
 
 /**
  * The scenario named by the command line (`<script> <scenario>`) or, for tools that run the

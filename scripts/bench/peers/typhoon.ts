@@ -3,7 +3,7 @@
  * `HTTPServer.listen` in one process.
  */
 import { Application, RequestHandler, type Rule } from "../../../core/index.ts";
-import { HELLO, JSON_BODY, routeTable, scenarioArg } from "./serve.ts";
+import { HELLO, JSON_BODY, PREFIX, routeTable, scenarioArg } from "./serve.ts";
 
 class HelloHandler extends RequestHandler {
   get(): void {
@@ -29,11 +29,11 @@ class ResourceHandler extends RequestHandler {
   }
 }
 
-const scenario = scenarioArg(["hello", "json", "group", "routes"]);
+const scenario = scenarioArg(["hello", "json", "group", "routes", "prefixed"]);
 const rules: Rule[] = scenario === "hello" ? [["/", HelloHandler]]
   : scenario === "json" ? [["/json", JsonHandler]]
   : scenario === "group" ? [["/users/(\\d+)", UserHandler]]
-  : routeTable().map((prefix): Rule => [`${prefix}/(\\d+)`, ResourceHandler]);
+  : routeTable(scenario === "prefixed" ? PREFIX : "").map((prefix): Rule => [`${prefix}/(\\d+)`, ResourceHandler]);
 
 const server = await new Application(rules).listen(0, "127.0.0.1");
 process.stdout.write(`listening ${server.address()!.port}\n`);
