@@ -19,7 +19,9 @@ const SECONDS = Number(env["SOAK_SECONDS"] ?? 180);
 const CONCURRENCY = Number(env["SOAK_CONCURRENCY"] ?? 16);
 const PROCESSES = Number(env["PROCESSES"] ?? 2);
 const EXIT_EVERY = Number(env["SOAK_EXIT_EVERY"] ?? 20);
-const HANG_MS = 10_000;
+// Longer than any queue a crashed thread's replacement can build: past it, a request is lost.
+const HANG_MS = 30_000;
+const SLOW_MS = 5_000;
 const root = fileURLToPath(new URL("../", import.meta.url));
 const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -88,7 +90,7 @@ function rssKb(pid: number): number | null {
   }
 }
 
-interface Samples { first: number; firstAt: number; last: number; lastAt: number }
+interface Samples { first: number; firstAt: number; last: number; lastAt: number; series: number[] }
 const samples = new Map<number, Samples>();
 function sample(): void {
   for (const pid of [supervisorPid, ...children.keys()]) {
@@ -96,8 +98,8 @@ function sample(): void {
     if (kb === null) continue;
     const now = Date.now();
     const s = samples.get(pid);
-    if (s === undefined) samples.set(pid, { first: kb, firstAt: now, last: kb, lastAt: now });
-    else { s.last = kb; s.lastAt = now; }
+    if (s === undefined) samples.set(pid, { first: kb, firstAt: now, last: kb, lastAt: now, series: [kb] });
+    else { s.last = kb; s.lastAt = now; s.series.push(kb); }
   }
 }
 
@@ -181,10 +183,12 @@ function pickKind(): Kind {
 const tally = new Map<string, Map<string, number>>();
 const unexpected = new Map<string, number>();
 const slowest = new Map<string, number>();
+const slowCount = new Map<string, number>();
 let served = 0;
 let hangs = 0;
 function record({ kind, result, expected, ms }: Outcome): void {
   if (/^\d{3}$/.test(result)) slowest.set(kind, Math.max(slowest.get(kind) ?? 0, ms));
+  if (/^\d{3}$/.test(result) && ms > SLOW_MS) slowCount.set(kind, (slowCount.get(kind) ?? 0) + 1);
   const byResult = tally.get(kind) ?? new Map<string, number>();
   byResult.set(result, (byResult.get(result) ?? 0) + 1);
   tally.set(kind, byResult);
@@ -252,17 +256,18 @@ console.log("\n== soak results ==");
 console.log(`duration ${SECONDS} s, requests answered ${served}, hung ${hangs}, child restarts ${childReadyLines - PROCESSES} (deliberate crashes ${exits})`);
 for (const [kind, results] of tally) {
   const worst = slowest.get(kind);
-  console.log(`  ${kind.padEnd(22)} ${[...results].sort().map(([r, n]) => `${r}×${n}`).join("  ")}${worst === undefined ? "" : `  (slowest answer ${worst} ms)`}`);
+  console.log(`  ${kind.padEnd(22)} ${[...results].sort().map(([r, n]) => `${r}×${n}`).join("  ")}${worst === undefined ? "" : `  (slowest answer ${worst} ms${slowCount.has(kind) ? `, ${slowCount.get(kind)} over ${SLOW_MS / 1000} s` : ""})`}`);
 }
 console.log(unexpected.size === 0 ? "unexpected outcomes: none" : `unexpected outcomes: ${[...unexpected].map(([k, n]) => `${k} ×${n}`).join("; ")}`);
 console.log(`server log lines: ${[...logCounts].sort().map(([k, n]) => `${k.trim()} ×${n}`).join("; ")}`);
 console.log(`server errors: ${[...errorCounts].sort().map(([k, n]) => `${k} ×${n}`).join("; ")}`);
 const sup = samples.get(supervisorPid);
-console.log(`RSS supervisor: ${mb(rssStart.get(supervisorPid))} → ${mb(sup?.last)}`);
+console.log(`RSS supervisor: ${mb(rssStart.get(supervisorPid))} → ${mb(sup?.last)}  [every 10 s: ${sup?.series.map((kb) => (kb / 1024).toFixed(0)).join(" ")} MB]`);
 for (const pid of live) {
   const s = samples.get(pid);
   if (s === undefined) continue;
-  console.log(`RSS child ${children.get(pid)} (pid ${pid}, up ${Math.round((s.lastAt - s.firstAt) / 1000)} s): ${mb(s.first)} → ${mb(s.last)}`);
+  console.log(`RSS child ${children.get(pid)} (pid ${pid}, up ${Math.round((s.lastAt - s.firstAt) / 1000)} s): ${mb(s.first)} → ${mb(s.last)}`
+    + `  [every 10 s: ${s.series.map((kb) => (kb / 1024).toFixed(0)).join(" ")} MB]`);
 }
 const initial = [...rssStart].filter(([pid]) => pid !== supervisorPid).map(([, kb]) => kb);
 console.log(`RSS children at start: ${initial.map((kb) => mb(kb)).join(", ")}`);
