@@ -18,6 +18,8 @@ export const CHILD_MESSAGE = "typhoon";
 
 /** How often a child reports its load (ms). */
 const HEARTBEAT_MS = 20;
+/** At most one report per this many ms when requests start, and one when they are all done (ms). */
+const REQUEST_REPORT_MS = 5;
 /** A child not heard from for this long is taken to be stuck in CPU work (ms). */
 const STALL_MS = 3 * HEARTBEAT_MS;
 /** Connections held while no child is ready (during a restart) before new ones are refused. */
@@ -70,22 +72,28 @@ export function noteLoad(child: ChildLoad, message: unknown): boolean {
 /**
  * The least busy of `children`: first those heard from recently, then the fewest requests in
  * flight, then the fewest open connections (both counting the connections handed over since
- * the child's last report).
- * Ties go to the first from `start` on, so equal children take turns.
+ * the child's last report), then the one heard from last. Exact ties go to the first from
+ * `start` on, so equal children take turns.
  */
 export function pickLeastBusy<T extends ChildLoad>(children: readonly T[], start: number, now = performance.now()): T | undefined {
   let best: T | undefined;
-  let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
+  let bestKey: number[] = [Infinity, Infinity, Infinity, Infinity];
   for (let k = 0; k < children.length; k++) {
     const child = children[(start + k) % children.length]!;
     const unreported = child.sent - child.received;
-    const key: [number, number, number] = [now - child.lastHeard > STALL_MS ? 1 : 0, child.inflight + unreported, child.open + unreported];
-    if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+    const silence = now - child.lastHeard;
+    const key = [silence > STALL_MS ? 1 : 0, child.inflight + unreported, child.open + unreported, silence];
+    if (lessThan(key, bestKey)) {
       best = child;
       bestKey = key;
     }
   }
   return best;
+}
+
+function lessThan(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
 }
 
 /** The supervisor's side: accepts on the bound address and hands each connection to a child. */
@@ -156,13 +164,25 @@ export function acceptHandedConnections(server: HTTPServer): Intake {
   const sockets = new Set<Socket>();
   let inflight = 0;
   let received = 0;
+  let reportedStartAt = -Infinity;
+  let reportedIdleAt = -Infinity;
   const report = (): void => {
     if (process.connected) process.send?.({ [CHILD_MESSAGE]: "load", inflight, open: sockets.size, received });
   };
-  // Before the app's listener: a request that turns into CPU work must be reported first.
+  // Before the app's listener: a request that turns into CPU work must be reported before it
+  // starts; and being idle again, so the supervisor can tell this child from a stuck one.
+  // Throttled, so that a fast hello-world stream does not send a message per request.
   http.prependListener("request", (_req, res) => {
-    if (++inflight === 1) report();
-    res.once("close", () => { inflight--; });
+    if (++inflight === 1 && performance.now() - reportedStartAt >= REQUEST_REPORT_MS) {
+      reportedStartAt = performance.now();
+      report();
+    }
+    res.once("close", () => {
+      if (--inflight === 0 && performance.now() - reportedIdleAt >= REQUEST_REPORT_MS) {
+        reportedIdleAt = performance.now();
+        report();
+      }
+    });
   });
   process.on("message", (message: unknown, handle: unknown) => {
     if (messageKind(message) !== "conn" || !(handle instanceof Socket)) return;

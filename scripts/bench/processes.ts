@@ -3,18 +3,20 @@
  * run, for each scheduling (least-busy handoff, Node's round-robin, the shared socket); and what
  * the least-busy handoff costs on a hello-world route, against round-robin.
  *
- *   node --import tsx scripts/bench/processes.ts     # ROUNDS=3 DURATION=4 WORK=0.03
+ *   node --import tsx scripts/bench/processes.ts     # ROUNDS=3 DURATION=4 WORK=0.03 ONLY=cpu|hello
  *
- * The servers are not pinned: `start(2)` needs both cores. autocannon runs on core 1 (harness),
- * which is cheap beside a route that spins for milliseconds; on hello world it competes with the
- * children, alike for both schedulings. Variants are measured in interleaved rounds and each
- * figure is the median of its rounds.
+ * Nothing is pinned: `start(2)` needs both cores, and autocannon pinned to one of them would
+ * slow one child only. autocannon is cheap beside a route that spins for milliseconds; on hello
+ * world it competes with the children, alike for both schedulings. Variants are measured in
+ * interleaved rounds and each figure is the median of its rounds, with the CPU time the server
+ * (supervisor and children) spent per request.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { load, median, type Row } from "./harness.ts";
+import { createRequire } from "node:module";
+import { median, type Row } from "./harness.ts";
 
 const self = fileURLToPath(import.meta.url);
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -96,6 +98,27 @@ function treeCpuSeconds(pid: number): number {
   return total / 100;
 }
 
+const autocannon = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
+
+/** One autocannon run, unpinned; resolves to req/s and the request count. Any non-2xx or error fails it. */
+function load(port: number, path: string, seconds: number, connections: number): Promise<{ rps: number; total: number }> {
+  const args = [autocannon, "-j", "-n", "-c", String(connections), "-d", String(seconds), `http://127.0.0.1:${port}${path}`];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
+    child.once("exit", (code) => {
+      try {
+        const result = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
+        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
+        resolve({ rps: result.requests.total / result.duration, total: result.requests.total });
+      } catch (error) {
+        reject(new Error(`autocannon on ${path} failed (exit ${code}): ${String(error)}`));
+      }
+    });
+  });
+}
+
 /** Median req/s and server CPU µs per request of one variant. */
 interface Figures {
   rps: number;
@@ -143,16 +166,22 @@ export async function runProcessesBench({
       running.set(variant.key, child);
       ports.set(variant.key, { port, pid: child.pid! });
     }
-    const keys = VARIANTS.map((v) => v.key);
-    const cpu = await rounds(ports, keys, "/work", { seconds, rounds: roundCount, connections: 8 });
-    const hello = await rounds(ports, ["start(2) least-busy", "start(2) round-robin"], "/", { seconds, rounds: roundCount, connections: 64 });
-    const one = cpu.get("start(1)")!;
-    return [
-      row("CPU-bound route, start(2) least-busy", cpu.get("start(2) least-busy")!, one, "typhoon start(1)", 1.8),
-      row("CPU-bound route, start(2) round-robin", cpu.get("start(2) round-robin")!, one, "typhoon start(1)", 1.8),
-      row("CPU-bound route, start(2) shared socket", cpu.get("start(2) shared")!, one, "typhoon start(1)", 1.8),
-      row("hello world, start(2) least-busy", hello.get("start(2) least-busy")!, hello.get("start(2) round-robin")!, "typhoon start(2) round-robin"),
-    ];
+    const rows: Row[] = [];
+    const only = process.env["ONLY"];
+    if (only === undefined || only === "cpu") {
+      const cpu = await rounds(ports, VARIANTS.map((v) => v.key), "/work", { seconds, rounds: roundCount, connections: 16 });
+      const one = cpu.get("start(1)")!;
+      rows.push(
+        row("CPU-bound route, start(2) least-busy", cpu.get("start(2) least-busy")!, one, "typhoon start(1)", 1.8),
+        row("CPU-bound route, start(2) round-robin", cpu.get("start(2) round-robin")!, one, "typhoon start(1)", 1.8),
+        row("CPU-bound route, start(2) shared socket", cpu.get("start(2) shared")!, one, "typhoon start(1)", 1.8),
+      );
+    }
+    if (only === undefined || only === "hello") {
+      const hello = await rounds(ports, ["start(2) least-busy", "start(2) round-robin"], "/", { seconds, rounds: roundCount, connections: 64 });
+      rows.push(row("hello world, start(2) least-busy", hello.get("start(2) least-busy")!, hello.get("start(2) round-robin")!, "typhoon start(2) round-robin"));
+    }
+    return rows;
   } finally {
     await Promise.all([...running.values()].map((child) => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();

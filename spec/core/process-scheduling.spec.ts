@@ -68,6 +68,9 @@ t.test("pickLeastBusy: a child not heard from lately is passed over while anothe
   const c = load(now, 0, 0, 1);
   const d = load(now, 0, 0, 2);
   t.equal(pickLeastBusy([d, c], 0, now), c, "then fewer open connections");
+  const older = load(now - 30);
+  const newer = load(now - 10);
+  t.equal(pickLeastBusy([older, newer], 0, now), newer, "then the one heard from last");
   const e = load(now);
   const f = load(now);
   t.equal(pickLeastBusy([e, f], 0, now), e, "equal children take turns: from 0");
