@@ -4,7 +4,7 @@
 import t from "tap";
 import type { Row } from "../../scripts/bench/harness.ts";
 import { cpuRatio, markdownTable, meetsTarget, textTable, type Results } from "../../scripts/bench/report.ts";
-import { barChart, escapeXml } from "../../scripts/bench/chart.ts";
+import { advantage, barChart, escapeXml } from "../../scripts/bench/chart.ts";
 
 const run: Results["run"] = {
   date: "2026-11-26T17:00:00.000Z", cpu: "Test CPU <9000> & co", cores: 2, node: "v20.20.2", pinned: true,
@@ -89,17 +89,29 @@ t.test("the SVG chart is a balanced document with one bar per row, escaped text,
   t.match(svg, /p99 latency vs Express \(lower is better\)/);
 });
 
-t.test("bar lengths are proportional to the ratios and coloured by target", async (t) => {
+t.test("bars start at parity on a log axis: a 0.5× bar is as long as a 2× bar, on the other side", async (t) => {
   const svg = barChart({ run, rows });
-  const bars = [...svg.matchAll(/<rect x="(\d+)" y="[\d.]+" width="([\d.]+)" height="\d+" fill="(#[0-9a-f]+)"><title>([^<]*)</g)];
+  const bars = [...svg.matchAll(/<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)" height="\d+" fill="(#[0-9a-f]+)"><title>([^<]*)</g)];
   t.equal(bars.length, rows.length);
+  const left = (i: number): number => Number(bars[i]![1]);
   const width = (i: number): number => Number(bars[i]![2]);
-  t.ok(Math.abs(width(2) / width(0) - 0.5 / rows[0]!.ratio) < 0.01, "a 0.5× bar is half as long as a 0.95× bar, scaled");
-  t.equal(width(4), 0);
+  const parity = left(3);
+  t.ok(Math.abs(left(2) + width(2) - parity) < 0.2, "behind the peer (0.5×): the bar ends at parity");
+  t.ok(Math.abs(width(2) - width(3)) < 0.2, "0.5× behind and 0.5× of a lower-is-better figure (2× ahead) are as long");
+  t.ok(left(1) > parity - 0.2 && width(1) > 0, "ahead (1.17×): the bar starts at parity and goes right");
+  t.ok(width(0) < width(1), "0.95× is a shorter bar than 1.17×");
+  t.equal(width(4), 0, "a ratio that is not finite draws no bar");
   t.equal(bars[0]![3], "#2e7d32", "met: green");
   t.equal(bars[2]![3], "#c62828", "missed: red");
   t.equal(bars[4]![3], "#1565c0", "no target: blue");
   t.match(bars[0]![4]!, /61,000 vs 64,000 req\/s/);
+});
+
+t.test("advantage inverts lower-is-better ratios and refuses what is not finite", async (t) => {
+  t.equal(advantage(rows[1]!), rows[1]!.ratio);
+  t.equal(advantage(rows[3]!), 2);
+  t.equal(advantage(rows[4]!), null);
+  t.equal(advantage({ ...rows[0]!, ratio: 0 }), null);
 });
 
 t.test("escapeXml escapes the five XML specials", async (t) => {
