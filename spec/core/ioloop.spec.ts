@@ -83,16 +83,6 @@ t.test("an error thrown by a callback is logged with its stack and the loop goes
   t.match(logged.find((m) => m.includes("async boom")) ?? "", /Exception in callback rejecting: Error: async boom\n\s+at /);
 });
 
-t.test("a throwing callback never crashes the process; the default log is stderr", async (t) => {
-  const result = await runChild(`
-    IOLoop.current().addCallback(function failing() { throw new Error("child boom"); });
-    IOLoop.current().callLater(20, () => console.log("still alive"));
-  `);
-  t.equal(result.code, 0, result.stderr);
-  t.match(result.stdout, /still alive/);
-  t.match(result.stderr, /Exception in callback failing: Error: child boom\n\s+at /);
-});
-
 t.test("spawnCallback runs the function like addCallback", async (t) => {
   const { loop } = capturingLoop();
   let got: unknown;
@@ -207,30 +197,6 @@ t.test("runSync rejects with TimeoutError after its timeout and aborts the signa
   t.equal(await loop.runSync(() => "quick", { timeout: 1_000 }), "quick", "a fast function beats its timeout");
 });
 
-t.test("runSync keeps the process alive until its function finishes", async (t) => {
-  const result = await runChild(`
-    const value = await IOLoop.current().runSync(() => new Promise((resolve) => setTimeout(() => resolve("finished"), 100).unref()));
-    console.log(value);
-  `);
-  t.equal(result.code, 0, result.stderr);
-  t.match(result.stdout, /finished/);
-});
-
-t.test("start() keeps the process alive until stop(), without spinning", async (t) => {
-  const result = await runChild(`
-    const loop = IOLoop.current();
-    setTimeout(() => loop.stop(), 300).unref();
-    const cpu = process.cpuUsage();
-    await loop.start();
-    const used = process.cpuUsage(cpu);
-    console.log(JSON.stringify({ stopped: true, cpuMs: (used.user + used.system) / 1000 }));
-  `);
-  t.equal(result.code, 0, result.stderr);
-  const line = result.stdout.trim().split("\n").pop() ?? "{}";
-  const report = JSON.parse(line) as { stopped?: boolean; cpuMs?: number };
-  t.equal(report.stopped, true, "start() resolved after stop(), so the unref'd timer had a live process");
-  t.ok((report.cpuMs ?? Infinity) < 150, `about 300 ms waiting used ${report.cpuMs} ms of CPU`);
-});
 
 t.test("start() twice shares one run; stop() before start() makes start() return at once", async (t) => {
   const loop = new IOLoop();
@@ -291,18 +257,6 @@ t.test("a logger that throws does not take the loop down", async (t) => {
   t.ok(after, "the next callback still ran");
 });
 
-t.test("an unref'd timeout lets the process exit; a ref'd one keeps it alive", async (t) => {
-  const result = await runChild(`
-    const loop = IOLoop.current();
-    loop.callLater(10_000, () => console.log("unref'd one ran")).unref();
-    loop.callLater(50, () => console.log("ref'd one ran"));
-    process.on("exit", () => console.log("exited"));
-  `);
-  t.equal(result.code, 0, result.stderr);
-  t.match(result.stdout, /ref'd one ran\nexited/);
-  t.notMatch(result.stdout, /unref'd one ran/);
-});
-
 t.test("by default callback errors go to typhoon's log, so setLogger can route them", async (t) => {
   const lines: string[] = [];
   const previous = setLogger((level, message) => lines.push(`${level}: ${message}`));
@@ -321,4 +275,51 @@ t.test("runInExecutor runs a task on a real ThreadPoolExecutor, given or default
   loop.setDefaultExecutor(pool);
   t.equal(await loop.runInExecutor<number>(null, "spin", 0.01), expected);
   t.equal(pool.stats().completed, 2, "both ran on the pool");
+});
+
+// The process-level promises, in one child process (each start of `node --import tsx` costs
+// seconds on a loaded machine). Its steps run in order; each test below checks one of them.
+let child: ReturnType<typeof runChild> | undefined;
+const processRun = (): ReturnType<typeof runChild> => (child ??= runChild(`
+  const loop = IOLoop.current();
+  loop.addCallback(function failing() { throw new Error("child boom"); });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  console.log("still alive");
+
+  // Only an unref'd timer is pending: runSync alone must keep the process running.
+  console.log(await loop.runSync(() => new Promise((resolve) => setTimeout(() => resolve("runSync finished"), 100).unref())));
+
+  setTimeout(() => loop.stop(), 300).unref();
+  const cpu = process.cpuUsage();
+  await loop.start();
+  const used = process.cpuUsage(cpu);
+  console.log(JSON.stringify({ stopped: true, cpuMs: (used.user + used.system) / 1000 }));
+
+  loop.callLater(10_000, () => console.log("unref'd one ran")).unref();
+  loop.callLater(50, () => console.log("ref'd one ran"));
+  process.on("exit", () => console.log("exited"));
+`));
+
+t.test("a throwing callback never crashes the process; the default log is stderr", async (t) => {
+  const result = await processRun();
+  t.match(result.stdout, /^still alive\n/);
+  t.match(result.stderr, /Exception in callback failing: Error: child boom\n\s+at /);
+});
+
+t.test("runSync keeps the process alive until its function finishes", async (t) => {
+  t.match((await processRun()).stdout, /\nrunSync finished\n/);
+});
+
+t.test("start() keeps the process alive until stop(), without spinning", async (t) => {
+  const line = /^\{.*\}$/m.exec((await processRun()).stdout)?.[0] ?? "{}";
+  const report = JSON.parse(line) as { stopped?: boolean; cpuMs?: number };
+  t.equal(report.stopped, true, "start() resolved after stop(), so the unref'd timer had a live process");
+  t.ok((report.cpuMs ?? Infinity) < 150, `about 300 ms waiting used ${report.cpuMs} ms of CPU`);
+});
+
+t.test("an unref'd timeout lets the process exit; a ref'd one keeps it alive", async (t) => {
+  const result = await processRun();
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /\nref'd one ran\nexited\n$/);
+  t.notMatch(result.stdout, /unref'd one ran/);
 });
