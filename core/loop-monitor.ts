@@ -6,9 +6,11 @@
  * The delay is measured by a sampling timer that records its own lateness. A timer cannot fire
  * *during* a block, so the reading also counts how overdue the next sample is: a request handled
  * right after a 300 ms block (in the same poll phase, before any timer runs) already sees ~300 ms.
+ * Both are sampled measures: a block reads as its length less up to one sampling period (50 ms),
+ * and the reading falls back one period after the loop is free again, so shedding recovers alone.
  */
-import { ErrorCode, TyphoonError } from "./errors.ts";
 import { createHistogram, performance, type EventLoopUtilization, type RecordableHistogram } from "node:perf_hooks";
+import { ErrorCode, TyphoonError } from "./errors.ts";
 
 /** Event-loop delay percentiles (ms) and utilization (0..1) over the monitor's current window. */
 export interface LoopStats {
