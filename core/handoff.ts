@@ -19,7 +19,7 @@ export const CHILD_MESSAGE = "typhoon";
 /** How often a child reports its load (ms). */
 const HEARTBEAT_MS = 20;
 /** At most one report per this many ms when requests start, and one when they are all done (ms). */
-const REQUEST_REPORT_MS = 5;
+const REQUEST_REPORT_MS = 10;
 /** A child not heard from for this long is taken to be stuck in CPU work (ms). */
 const STALL_MS = 3 * HEARTBEAT_MS;
 /** Connections held while no child is ready (during a restart) before new ones are refused. */
