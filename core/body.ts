@@ -58,6 +58,19 @@ export function bodyStream(req: IncomingMessage, decompress: boolean): Readable 
 }
 
 /**
+ * Once nobody reads a decompressor any more, more corrupt input must not make it emit an
+ * 'error' with no listener: that would be an uncaught exception, and stop the process.
+ */
+function releaseDecompressor(req: IncomingMessage, stream: Readable): void {
+  if (stream === req) return;
+  stream.on("error", () => {});
+  if (!stream.readableEnded) {
+    req.unpipe();
+    stream.destroy();
+  }
+}
+
+/**
  * Reads the whole body within `limits`. Over `maxBodySize` → 413 (reading stops at once);
  * a pause longer than `bodyTimeout` → 408; a corrupt compressed body → 400.
  */
@@ -85,6 +98,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
       stream.off("end", onEnd);
       stream.off("error", onError);
       req.off("aborted", onAborted);
+      releaseDecompressor(req, stream);
     };
     const fail = (err: Error): void => {
       cleanup();
@@ -154,6 +168,7 @@ export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (c
       stream.off("end", onEnd);
       stream.off("error", onError);
       req.off("aborted", onAborted);
+      releaseDecompressor(req, stream);
       if (err === undefined) resolve();
       else {
         stream.pause();

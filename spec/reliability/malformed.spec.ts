@@ -2,6 +2,7 @@
 // handler code runs for what the parser refuses, and the server answers a good request on a
 // fresh connection after each bad one.
 import t, { type Test } from "tap";
+import { gzipSync } from "node:zlib";
 import { Application, RequestHandler, type HTTPServerOptions } from "../../core/index.ts";
 import { listen } from "../helpers/listen.ts";
 import { exchange, getOnce, open, collect, type Exchange } from "../helpers/raw-http.ts";
@@ -20,6 +21,11 @@ class MainHandler extends RequestHandler {
   }
 }
 
+class StreamHandler extends RequestHandler {
+  static override streamRequestBody = true;
+  post(): void { this.write("streamed"); }
+}
+
 class EchoHandler extends RequestHandler {
   get(value: string): void {
     handled++;
@@ -27,7 +33,7 @@ class EchoHandler extends RequestHandler {
   }
 }
 
-const app = new Application([["/", MainHandler], ["/echo/(.*)", EchoHandler]]);
+const app = new Application([["/", MainHandler], ["/echo/(.*)", EchoHandler], ["/stream", StreamHandler]]);
 const CRLF = "\r\n";
 
 async function serve(t: Test, options: HTTPServerOptions = {}): Promise<number> {
@@ -246,4 +252,24 @@ t.test("a connection that sends a partial head and goes away leaves nothing behi
     await stillServes(t, port, JSON.stringify(partial));
   }
   t.notOk(lines.some((l) => l.level === "error"), "nothing logged as an error");
+});
+
+t.test("a gzip body that inflates past maxBodySize and then turns to garbage is a 413, never a crash", async (t) => {
+  captureLog(t);
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown): void => { uncaught.push(err); };
+  // tap turns an uncaught exception into a failure of its own; listening here names it.
+  process.prependListener("uncaughtException", onUncaught);
+  t.teardown(() => { process.off("uncaughtException", onUncaught); });
+  const port = await serve(t, { maxBodySize: 1024, decompressRequest: true });
+  for (const path of ["/", "/stream"]) {
+    // 1 MiB of zeros deflates to about 1 KiB: the limit is crossed while input is still queued
+    // in the decompressor, and what follows the valid part is not gzip at all.
+    const body = Buffer.concat([gzipSync(Buffer.alloc(1 << 20)).subarray(0, 600), Buffer.alloc(400, 0x41)]);
+    const ex = await exchange(port, [`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: ${body.length}\r\n\r\n`, body]);
+    t.ok([400, 413].includes(ex.responses[0]?.status ?? 0), `${path}: ${ex.responses[0]?.status}`);
+    await new Promise((r) => setTimeout(r, 50));
+    await stillServes(t, port, `${path} gzip bomb`);
+  }
+  t.same(uncaught, [], "no uncaught exception");
 });
