@@ -72,7 +72,7 @@ export function noteLoad(child: ChildLoad, message: unknown): boolean {
 /**
  * The least busy of `children`: first those heard from recently, then the fewest requests in
  * flight, then the fewest open connections (both counting the connections handed over since
- * the child's last report), then the one heard from last. Exact ties go to the first from
+ * the child's last report), then the one heard from last (to 10 ms). Ties go to the first from
  * `start` on, so equal children take turns.
  */
 export function pickLeastBusy<T extends ChildLoad>(children: readonly T[], start: number, now = performance.now()): T | undefined {
@@ -82,7 +82,8 @@ export function pickLeastBusy<T extends ChildLoad>(children: readonly T[], start
     const child = children[(start + k) % children.length]!;
     const unreported = child.sent - child.received;
     const silence = now - child.lastHeard;
-    const key = [silence > STALL_MS ? 1 : 0, child.inflight + unreported, child.open + unreported, silence];
+    // Silence in 10 ms steps: children heard from about as recently still take turns.
+    const key = [silence > STALL_MS ? 1 : 0, child.inflight + unreported, child.open + unreported, Math.floor(silence / 10)];
     if (lessThan(key, bestKey)) {
       best = child;
       bestKey = key;
