@@ -199,7 +199,14 @@ t.test(`fuzz: ${COUNT} generated requests (FUZZ_SEED=${SEED})`, async (t) => {
       const i = next++;
       const request = requests[i]!;
       const t0 = performance.now();
-      const ex = await exchange(port, Buffer.from(request, "latin1"), { responses: 1, timeout: 4000, bodyless: /^\s*HEAD /.test(request) ? [0] : [] });
+      let ex: Exchange;
+      try {
+        ex = await exchange(port, Buffer.from(request, "latin1"), { responses: 1, timeout: 4000, bodyless: /^\s*HEAD /.test(request) ? [0] : [] });
+      } catch (err) {
+        // Refused or reset before the request could be sent: the server is not accepting.
+        failures.push(`#${i} could not connect: ${(err as Error).message}`);
+        continue;
+      }
       const key = ex.responses[0] ? String(ex.responses[0].status) : ex.closed ? "closed" : "timeout";
       statuses.set(key, (statuses.get(key) ?? 0) + 1);
       if (process.env["FUZZ_TIMING"]) spent.set(key, (spent.get(key) ?? 0) + performance.now() - t0);
