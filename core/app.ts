@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import { ErrorCode, HTTPError, TyphoonError } from "./errors.ts";
 import { log } from "./log.ts";
 import { loopMonitor } from "./loop-monitor.ts";
+import { BlockingWatch } from "./blocking.ts";
 import { Router, type RouteMatch } from "./router.ts";
 import { RequestHandler, noKwargs, type HandlerContext } from "./handler.ts";
 import { HTTPServerRequest, hostNameOf } from "./request.ts";
@@ -120,9 +121,12 @@ export class Application {
   readonly #router = new Router<Target>();
   readonly #hosts: HostRules[] = [];
   readonly #listener: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly #watch: BlockingWatch | undefined;
 
   constructor(rules: readonly Rule[] = [], settings: AppSettings = {}) {
     this.settings = settings;
+    const threshold = settings.blockingThreshold;
+    this.#watch = threshold === undefined ? undefined : new BlockingWatch(threshold);
     for (const rule of staticRules(settings)) addRule(this.#router, rule);
     for (const rule of rules) addRule(this.#router, rule);
     this.#listener = (req, res) => this.handle(req, res, STANDALONE);
@@ -246,7 +250,7 @@ export class Application {
         return sendErrorPage(res, 400, accept, undefined, closing(server));
       }
     }
-    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs };
+    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch };
     let instance: RequestHandler;
     try {
       instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);

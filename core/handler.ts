@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, Finish, HTTPError, TyphoonError } from "./errors.ts";
 import { errorText, log } from "./log.ts";
 import { reportBlocking } from "./loop-monitor.ts";
+import type { BlockingWatch, InFlight } from "./blocking.ts";
 import { declaredTooLarge, hasBody, parseBody, readBody, streamBody } from "./body.ts";
 import {
   bodyLength, checkHeader, errorPage, etagMatches, etagOf, isBodyless, joinChunks, sendHead, sendWhole,
@@ -26,6 +27,8 @@ export interface HandlerContext {
   readonly initArgs: unknown;
   readonly pathArgs: (string | undefined)[];
   readonly pathKwargs: Record<string, string | undefined>;
+  /** The application's blocking watchdog, when `blockingThreshold` is set. */
+  readonly watch?: BlockingWatch | undefined;
 }
 
 /** The HTTP methods a handler may implement. */
@@ -72,6 +75,7 @@ export class RequestHandler extends HandlerIO {
   #closeAfter = false;
   #compressor: StreamCompressor | null = null;
   readonly #blockingThreshold: number | undefined;
+  #inFlight: InFlight | null = null;
 
   constructor(application: Application, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -94,6 +98,11 @@ export class RequestHandler extends HandlerIO {
     const method = this.request.method;
     // Only handlers that override the hook pay for a close listener.
     if (this.onConnectionClose !== RequestHandler.prototype.onConnectionClose) res.once("close", () => this.#connectionClosed());
+    const watch = this.#ctx.watch;
+    if (watch !== undefined) {
+      this.#inFlight = { method, path: this.request.path, handler: this.constructor.name, hook: "initialize" };
+      watch.enter(this.#inFlight);
+    }
     try {
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
@@ -121,6 +130,8 @@ export class RequestHandler extends HandlerIO {
         // escape as an unhandled rejection, which would stop the process.
         this.#lastResort(fatal);
       }
+    } finally {
+      if (this.#inFlight !== null) watch!.leave(this.#inFlight);
     }
   }
 
@@ -385,6 +396,7 @@ export class RequestHandler extends HandlerIO {
     if (fn === undefined) return undefined;
     const threshold = this.#blockingThreshold;
     if (threshold === undefined) return (fn as Callable).apply(this, args as unknown[]);
+    if (this.#inFlight !== null) this.#inFlight.hook = hook;
     const start = performance.now();
     try {
       return (fn as Callable).apply(this, args as unknown[]);
@@ -393,6 +405,7 @@ export class RequestHandler extends HandlerIO {
       if (ms > threshold) {
         reportBlocking({ method: this.request.method, path: this.request.path, handler: this.constructor.name, hook, ms },
           (message) => log.warn(message));
+        this.#ctx.watch?.noteReported();
       }
     }
   }

@@ -189,8 +189,8 @@ export interface BlockingInfo {
  * Control characters in the method and path are replaced so a request cannot forge log lines.
  */
 export function formatBlocking(info: BlockingInfo): string {
-  const method = clean(info.method);
-  const path = clean(info.path);
+  const method = printable(info.method);
+  const path = printable(info.path);
   return `${method} ${path} blocked the event loop for ${Math.round(info.ms)} ms in ${info.handler}.${info.hook}`;
 }
 
@@ -206,6 +206,7 @@ export function reportBlocking(info: BlockingInfo, log: (msg: string) => void = 
   log(formatBlocking(info));
 }
 
-function clean(text: string): string {
+/** Replaces control characters, so a request path cannot forge log lines. */
+export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, "?");
 }
