@@ -2,10 +2,11 @@
  * The regex router: compiles Tornado-style rules once, matches a path, reverses a named rule.
  *
  * Rules are tried in order and the first match wins, as in Tornado. To keep a large table from
- * costing a linear scan of regexes per request, each rule is filed under the first path segment
- * of its literal prefix (`/users/(\d+)` → `users`); a path only tries the rules filed under its own
- * first segment plus the rules whose first segment is not fixed, merged once, at build time, in
- * rule order. Fully literal rules (`/`, `/health`) are compared as strings, never run as regexes.
+ * costing a linear scan of regexes per request, each rule is filed in a tree under the complete
+ * path segments of its literal prefix (`/api/users/(\d+)` → `api` → `users`); a path walks the
+ * tree along its own segments and tries only the rules filed on that walk, which were merged once,
+ * at build time, in rule order (rules with no fixed segment sit at the root and are always tried).
+ * Fully literal rules (`/`, `/health`) are compared as strings, never run as regexes.
  */
 import { ErrorCode, TyphoonError } from "./errors.ts";
 
@@ -45,15 +46,14 @@ const QUANTIFIERS = new Set("?*+{");
 export class Router<T> {
   readonly #routes: Route<T>[] = [];
   readonly #names = new Map<string, Route<T>>();
-  #buckets: Map<string, Route<T>[]> | null = null;
-  #unkeyed: Route<T>[] = [];
+  #root: RouteNode<T> | null = null;
 
   /** Adds a rule at the end of the table. Throws `E_ROUTE_PATTERN` for an invalid pattern. */
   add(pattern: string | RegExp, target: T, name?: string): Route<T> {
     const route = compileRoute(this.#routes.length, pattern, target, name);
     this.#routes.push(route);
     if (name !== undefined) this.#names.set(name, route);
-    this.#buckets = null;
+    this.#root = null;
     return route;
   }
 
@@ -116,30 +116,50 @@ export class Router<T> {
   }
 
   #candidates(path: string): readonly Route<T>[] {
-    if (this.#buckets === null) this.#build();
-    const end = path.indexOf("/", 1);
-    const key = end === -1 ? path.slice(1) : path.slice(1, end);
-    return this.#buckets!.get(key) ?? this.#unkeyed;
+    let node = this.#root ?? this.#build();
+    let start = 1;
+    for (;;) {
+      const end = path.indexOf("/", start);
+      const next = node.children.get(end === -1 ? path.slice(start) : path.slice(start, end));
+      if (next === undefined) break;
+      node = next;
+      if (end === -1) break;
+      start = end + 1;
+    }
+    return node.candidates;
   }
 
-  #build(): void {
-    const keyed = new Map<string, Route<T>[]>();
-    this.#unkeyed = [];
+  #build(): RouteNode<T> {
+    const root = routeNode<T>();
     for (const route of this.#routes) {
-      const key = bucketKey(route);
-      if (key === null) this.#unkeyed.push(route);
-      else {
-        let list = keyed.get(key);
-        if (list === undefined) keyed.set(key, (list = []));
-        list.push(route);
+      let node = root;
+      for (const segment of fixedSegments(route)) {
+        let child = node.children.get(segment);
+        if (child === undefined) node.children.set(segment, (child = routeNode()));
+        node = child;
       }
+      node.own.push(route);
     }
-    // Each bucket also holds every unkeyed rule, merged in rule order, so "first match wins" holds.
-    this.#buckets = new Map();
-    for (const [key, list] of keyed) {
-      this.#buckets.set(key, [...list, ...this.#unkeyed].sort((a, b) => a.index - b.index));
-    }
+    // A node's candidates are its own rules and all its ancestors', in rule order, so the walk
+    // ends on one list and "first match wins" holds.
+    const fill = (node: RouteNode<T>, inherited: readonly Route<T>[]): void => {
+      node.candidates = node.own.length === 0 ? inherited : [...inherited, ...node.own].sort((a, b) => a.index - b.index);
+      for (const child of node.children.values()) fill(child, node.candidates);
+    };
+    fill(root, []);
+    this.#root = root;
+    return root;
   }
+}
+
+interface RouteNode<T> {
+  readonly children: Map<string, RouteNode<T>>;
+  readonly own: Route<T>[];
+  candidates: readonly Route<T>[];
+}
+
+function routeNode<T>(): RouteNode<T> {
+  return { children: new Map(), own: [], candidates: [] };
 }
 
 /** Compiles one rule: anchors it, counts and checks its groups, finds its literal form. */
@@ -205,13 +225,14 @@ function literalOf(source: string): string | null {
   return whole ? prefix : null;
 }
 
-function bucketKey<T>(route: Route<T>): string | null {
-  if (route.regex.flags !== "") return null;
+/** The path segments every match of a rule starts with (none: it is tried for every path). */
+function fixedSegments<T>(route: Route<T>): string[] {
+  if (route.regex.flags !== "") return [];
   const { prefix, whole } = literalPrefix(route.source);
-  if (!prefix.startsWith("/")) return null;
-  const end = prefix.indexOf("/", 1);
-  if (end !== -1) return prefix.slice(1, end);
-  return whole ? prefix.slice(1) : null;
+  if (!prefix.startsWith("/")) return [];
+  const pieces = prefix.slice(1).split("/");
+  // The last piece is a whole segment only when the pattern is all literal.
+  return whole ? pieces : pieces.slice(0, -1);
 }
 
 /**
