@@ -65,6 +65,8 @@ export type TaskProxy<M> = {
 /** Short calls get a pipeline of about this much work per thread (µs). */
 const PIPELINE_MICROS = 2000;
 const MAX_PIPELINE = 256;
+/** Threads in a row that may fail to start in time before the waiting calls are rejected. */
+const MAX_STALLED_STARTS = 3;
 
 class Call implements Job {
   state: "queued" | "sent" | "done" = "queued";
@@ -109,6 +111,7 @@ export class ThreadPoolExecutor {
   #failed = 0;
   #avgMicros: number | undefined;
   #closed = false;
+  #stalledStarts = 0;
   #terminating = false;
   #idleWaiters: (() => void)[] = [];
 
@@ -269,6 +272,9 @@ export class ThreadPoolExecutor {
 
   #spawn(): WorkerThread<Call> {
     const thread = new WorkerThread<Call>(this.#spec, {
+      started: () => {
+        this.#stalledStarts = 0;
+      },
       settled: (call, ok, value, micros) => {
         this.#avgMicros = this.#avgMicros === undefined ? micros : this.#avgMicros * 0.8 + micros * 0.2;
         this.#settle(call, ok, value);
@@ -279,7 +285,7 @@ export class ThreadPoolExecutor {
         if (running !== undefined) this.#settle(running, false, error);
         if (this.#terminating) {
           for (const call of notStarted) this.#settle(call, false, new ExecutorError(`ThreadPoolExecutor was shut down before task "${call.name}" ran`));
-        } else if (!started) {
+        } else if (!started && (!dead.stalled || ++this.#stalledStarts >= MAX_STALLED_STARTS)) {
           // The module does not load: every waiting call would fail the same way.
           for (const call of notStarted) this.#settle(call, false, error);
           for (let call = this.#shift(); call !== undefined; call = this.#shift()) this.#settle(call, false, error);

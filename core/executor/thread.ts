@@ -26,6 +26,8 @@ export interface Job {
 export interface ThreadEvents<J extends Job> {
   /** A call finished: `value` is the result, or the rebuilt error when `ok` is false. */
   settled(job: J, ok: boolean, value: unknown, micros: number): void;
+  /** The thread loaded the task module and is serving. */
+  started(): void;
   /** The thread is gone: `running` was its current call, `notStarted` never began. */
   died(thread: WorkerThread<J>, error: ExecutorError, running: J | undefined, notStarted: J[], started: boolean): void;
 }
@@ -37,6 +39,13 @@ export interface ThreadSpec {
   taskModule: URL;
   resourceLimits: ResourceLimits | undefined;
 }
+
+/**
+ * A thread that has not loaded the task module by then is terminated and replaced. On Node 20 a
+ * new thread very rarely hangs inside the module loader (tsx's hooks) while sibling threads are
+ * being terminated; a healthy start takes well under this even on a loaded machine.
+ */
+export const START_TIMEOUT_MS = 10_000;
 
 const names = new Map<string, Buffer>();
 function encodeName(name: string): Buffer {
@@ -70,6 +79,10 @@ export class WorkerThread<J extends Job> {
   #exited: Promise<void>;
   /** False once the thread is being terminated or is gone: send it nothing more. */
   alive = true;
+  /** True if the thread was terminated for not starting in time (see {@link START_TIMEOUT_MS}). */
+  stalled = false;
+  readonly #startTimer: NodeJS.Timeout;
+  #reported = false;
 
   constructor(spec: ThreadSpec, events: ThreadEvents<J>) {
     this.#events = events;
@@ -85,10 +98,13 @@ export class WorkerThread<J extends Job> {
       ...(spec.resourceLimits === undefined ? {} : { resourceLimits: spec.resourceLimits }),
     });
     this.#worker.unref();
+    this.#startTimer = setTimeout(() => this.#abandon(), START_TIMEOUT_MS).unref();
     this.#toWorker.doorbell = this.#fromWorker.doorbell = () => this.#worker.postMessage(0);
     this.#worker.on("message", (message: unknown) => {
       if (message === "ready") {
         this.#started = true;
+        clearTimeout(this.#startTimer);
+        this.#events.started();
         for (const callback of this.#onStarted.splice(0)) callback();
       }
       else this.#onDoorbell();
@@ -216,14 +232,36 @@ export class WorkerThread<J extends Job> {
     return message.list;
   }
 
+  /**
+   * Gives up on a thread that did not start in time. Its calls never began, so they go back to
+   * the pool at once: a thread stuck in the module loader may not even honour `terminate()`.
+   */
+  #abandon(): void {
+    this.stalled = true;
+    this.alive = false;
+    this.#killed = `Worker thread did not start within ${START_TIMEOUT_MS} ms`;
+    const calls = [...this.inflight.values()];
+    this.inflight.clear();
+    this.#worker.unref();
+    void this.#worker.terminate();
+    this.#reportDeath(deathError({ code: 1, crash: null, killed: this.#killed, started: false }, undefined), undefined, calls);
+  }
+
+  #reportDeath(error: ExecutorError, running: J | undefined, notStarted: J[]): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#events.died(this, error, running, notStarted, this.#started);
+  }
+
   #onExit(code: number): void {
     this.alive = false;
+    clearTimeout(this.#startTimer);
     this.#drain();
     const running = this.inflight.get(Atomics.load(this.#toWorker.ctrl, RUNNING));
     const notStarted = [...this.inflight.values()].filter((job) => job !== running);
     this.inflight.clear();
     this.#port.close();
     const error = deathError({ code, crash: this.#crash, killed: this.#killed, started: this.#started }, running?.name);
-    this.#events.died(this, error, running, notStarted, this.#started);
+    this.#reportDeath(error, running, notStarted);
   }
 }
