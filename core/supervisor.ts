@@ -122,11 +122,18 @@ export class Supervisor {
 
   #fork(task: number): Child {
     const worker = cluster.fork({ [CHILD_ENV.taskId]: String(task), [CHILD_ENV.scheduling]: this.#options.scheduling });
+    // Sends whose callback has not run. Node queues a handle sent before the previous one was
+    // acknowledged, and drops that queue, callbacks and all, when the child dies: failing them
+    // at exit lets the handoff give those connections to another child.
+    const unsent = new Map<Socket, (error: Error | null) => void>();
     const child: Child = {
       task, worker, startedAt: performance.now(), ready: false, retired: false,
       sent: 0, received: 0, open: 0, inflight: 0, lastHeard: performance.now(),
       send: (message: unknown, socket: Socket, done: (error: Error | null) => void) => {
-        worker.send(message as object, socket, (error: Error | null) => done(error ?? null));
+        unsent.set(socket, done);
+        worker.send(message as object, socket, (error: Error | null) => {
+          if (unsent.delete(socket)) done(error ?? null);
+        });
       },
     };
     this.#children.add(child);
@@ -139,7 +146,19 @@ export class Supervisor {
     });
     // A failed send is reported through the callback; this only keeps an IPC error from crashing the supervisor.
     worker.on("error", (err) => log.debug(`typhoon: child ${task} IPC error: ${String(err)}`));
-    worker.on("exit", (code, signal) => this.#exited(child, code, signal));
+    worker.on("exit", (code, signal) => {
+      // Node postpones the channel's teardown until the un-acknowledged handle is acknowledged,
+      // which a dead child never does: the connection would stay open here, unread. Close it, so
+      // its client sees a close, as for the connections the child had.
+      const channel = worker.process as unknown as { _pendingMessage?: { handle?: { close?: () => void } } | null };
+      channel._pendingMessage?.handle?.close?.();
+      if (channel._pendingMessage) channel._pendingMessage = null;
+      for (const [socket, done] of unsent) {
+        unsent.delete(socket);
+        done(new Error("the child exited before taking the connection"));
+      }
+      this.#exited(child, code, signal);
+    });
     return child;
   }
 

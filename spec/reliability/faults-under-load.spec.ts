@@ -33,14 +33,11 @@ async function load(port: number, path: () => string, running: () => boolean, ou
   }
 }
 
-// Known bug (reported with a patch): when a child dies while node's child_process waits for it
-// to acknowledge a handed connection, node keeps that connection open in the supervisor and
-// never calls back for the ones queued behind it, so those clients hang. Remove the todo once
-// core/supervisor.ts closes the un-acknowledged one and hands the queued ones to another child.
-const HANDOFF_BUG = "connections handed to a child that dies are held open by the supervisor (core/supervisor.ts)";
-
+// When a child dies while node's child_process waits for it to acknowledge a handed connection,
+// node would keep that connection open in the supervisor and drop the ones queued behind it;
+// core/supervisor.ts closes the first and hands the others to another child. This proves it.
 t.test("children SIGKILLed repeatedly under load: every request is answered or visibly cut, service continues",
-  { todo: HANDOFF_BUG }, async (t) => {
+  async (t) => {
   const port = await freePort();
   const fixture = startFixture("soak-app.ts", { PORT: String(port), PROCESSES: "2", THREADS: "1" });
   t.teardown(() => fixture.kill());
