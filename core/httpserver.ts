@@ -78,12 +78,16 @@ export class HTTPServer {
   }
 
   /**
-   * Serves the bound address in `numProcesses` processes: 1 serves here; more (or 0/undefined:
-   * one per CPU) make this process a supervisor of forked children. See `process.ts`.
+   * Serves the bound address in `numProcesses` processes: `start()` and `start(1)` serve here;
+   * more (or an explicit `0`/`undefined`: one per CPU) make this process a supervisor of forked
+   * children. See `process.ts`.
    */
   start(numProcesses?: number, options: StartOptions = {}): Promise<void> {
-    if (this.#bound === null) throw new TyphoonError(ErrorCode.INVALID_OPTION, "Call bind(port) before start()");
-    return startServer(this, this.#bound, numProcesses, options);
+    if (this.#bound === null) return Promise.reject(new TyphoonError(ErrorCode.INVALID_OPTION, "Call bind(port) before start()"));
+    // API.md: `start(numProcesses = 1)` (Tornado's default), and 0 or undefined mean one per CPU:
+    // only an omitted argument can tell the two apart.
+    const count = arguments.length === 0 ? 1 : numProcesses;
+    return startServer(this, this.#bound, count, options);
   }
 
   /**
