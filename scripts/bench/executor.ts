@@ -67,7 +67,8 @@ function typhoonRunner(file: string): Runner {
 }
 
 function piscinaRunner(file: string): Runner {
-  const pool = new Piscina({ filename: pathToFileURL(file).href });
+  // Not the parent's execArgv (tsx's loader): the task module is plain JavaScript, as for ours.
+  const pool = new Piscina({ filename: pathToFileURL(file).href, execArgv: [] });
   return { run: (name, arg) => pool.run(arg, { name }), close: () => pool.destroy() };
 }
 
