@@ -186,7 +186,7 @@ export class Application {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void {
     const target = req.url ?? "/";
     const q = target.indexOf("?");
-    const match = this.find(hostNameOf(req.headers.host ?? ""), q === -1 ? target : target.slice(0, q));
+    const match = this.find(req.headers.host, q === -1 ? target : target.slice(0, q));
     if (match === null) return rejectUpgrade(socket, 404);
     if (!(match.route.target.handler.prototype instanceof WebSocketHandler)) {
       if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") return rejectUpgrade(socket, 400);
@@ -199,8 +199,13 @@ export class Application {
     this.handle(req, upgradeResponse(req, socket, head), server);
   }
 
-  /** The route for a request, as the dispatch would find it (used by upgrades, e.g. WebSocket). */
-  find(hostName: string, path: string): RouteMatch<Target> | null {
+  /**
+   * The route for a request, as the dispatch would find it (also used by upgrades, e.g.
+   * WebSocket). `host` is the raw `Host` header; it is parsed only when host rules exist.
+   */
+  find(host: string | undefined, path: string): RouteMatch<Target> | null {
+    if (this.#hosts.length === 0) return this.#router.match(path);
+    const hostName = hostNameOf(host ?? "");
     for (const { host, router } of this.#hosts) {
       if (host.test(hostName)) {
         const match = router.match(path);
@@ -228,7 +233,7 @@ export class Application {
     if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
       return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
     }
-    const match = this.find(hostNameOf(req.headers.host ?? ""), path);
+    const match = this.find(req.headers.host, path);
     let handler: HandlerClass;
     let initArgs: unknown;
     let pathArgs: (string | undefined)[] = [];

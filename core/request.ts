@@ -39,7 +39,9 @@ export class HTTPServerRequest {
   /** The `Host` header, or `127.0.0.1` when absent. */
   readonly host: string;
   /** The lower-cased host without its port. */
-  readonly hostName: string;
+  get hostName(): string {
+    return (this.#hostName ??= hostNameOf(this.host));
+  }
   /** The whole body (empty until read, and for streaming handlers). */
   body: Buffer = EMPTY;
   /** Arguments from a form-urlencoded, multipart or JSON-object body. */
@@ -52,6 +54,7 @@ export class HTTPServerRequest {
   #queryArguments: ArgumentMap | null = null;
   #arguments: ArgumentMap | null = null;
   #cookies: Record<string, string> | null = null;
+  #hostName: string | null = null;
 
   constructor(req: IncomingMessage, path: string, query: string, proxy: ProxyOptions | null) {
     this.raw = req;
@@ -64,7 +67,6 @@ export class HTTPServerRequest {
     this.remoteIp = plainAddress(req.socket?.remoteAddress);
     this.protocol = isEncrypted(req) ? "https" : "http";
     this.host = req.headers.host ?? "127.0.0.1";
-    this.hostName = hostNameOf(this.host);
     this.startTime = performance.now();
     if (proxy !== null && proxy.xheaders) this.#applyXHeaders(proxy.trustedDownstream);
   }
