@@ -254,7 +254,7 @@ t.test("invalid options and ports throw E_INVALID_OPTION; address() is null befo
   t.equal(server.httpServer, null);
   await t.rejects(server.listen(70000), { code: ErrorCode.INVALID_OPTION });
   t.throws(() => server.bind(-1), { code: ErrorCode.INVALID_OPTION });
-  t.throws(() => server.start(1), { code: ErrorCode.INVALID_OPTION }, "start() before bind()");
+  await t.rejects(server.start(1), { code: ErrorCode.INVALID_OPTION }, "start() before bind() rejects, as listen() does");
   await server.stop();
   const twice = new HTTPServer(app);
   await twice.listen(0, "127.0.0.1");
