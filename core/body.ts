@@ -6,6 +6,8 @@ import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { createGunzip, createInflate } from "node:zlib";
 import { ErrorCode, HTTPError } from "./errors.ts";
+import type { HTTPServerRequest } from "./request.ts";
+import type { ServerContext } from "./server-options.ts";
 
 /** Arguments by name; every name has one or more values, in order. */
 export type ArgumentMap = Record<string, string[]>;
@@ -222,6 +224,37 @@ export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (c
     req.on("aborted", onAborted);
     arm();
   });
+}
+
+/** The body limits of a server's context. */
+function limitsOf(server: ServerContext): BodyLimits {
+  return { maxBodySize: server.maxBodySize, bodyTimeout: server.bodyTimeout, decompress: server.decompressRequest };
+}
+
+/**
+ * The lifecycle's body step: a declared `Content-Length` over `maxBodySize` is a 413 before any
+ * byte is read; otherwise the body is read within the limits, parsed, and set on the request.
+ */
+export async function receiveBody(request: HTTPServerRequest, server: ServerContext): Promise<void> {
+  const req = request.raw;
+  if (declaredTooLarge(req, server.maxBodySize)) {
+    throw Object.assign(new HTTPError(413, `Content-Length over maxBodySize (${server.maxBodySize} bytes)`), { code: ErrorCode.BODY_TOO_LARGE });
+  }
+  const body = await readBody(req, limitsOf(server));
+  const parsed = parseBody(request.headers["content-type"], body);
+  request.setBody(body, parsed.arguments, parsed.files);
+}
+
+/**
+ * The body step of a `streamRequestBody` handler: each chunk to `onChunk` (awaited, so the
+ * client is slowed to the handler's pace), within the server's limits.
+ */
+export async function receiveStream(req: IncomingMessage, server: ServerContext, onChunk: (chunk: Buffer) => unknown): Promise<void> {
+  if (!hasBody(req)) return;
+  if (declaredTooLarge(req, server.maxBodySize)) throw new HTTPError(413, "Content-Length over maxBodySize");
+  // Not `for await`: leaving that loop on an error destroys the request, and with it the
+  // socket the error answer must go out on; and a stalled client needs bodyTimeout here too.
+  await streamBody(req, limitsOf(server), onChunk);
 }
 
 /** Decodes one `application/x-www-form-urlencoded` component: `+` is a space. */

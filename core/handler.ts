@@ -8,7 +8,8 @@ import { ErrorCode, Finish, HTTPError, TyphoonError } from "./errors.ts";
 import { errorText, log } from "./log.ts";
 import { reportBlocking } from "./loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "./blocking.ts";
-import { declaredTooLarge, hasBody, parseBody, readBody, streamBody } from "./body.ts";
+import { hasBody, receiveBody, receiveStream } from "./body.ts";
+import { SAFE_METHODS, allowedMethods, methodFunction, type Hook } from "./methods.ts";
 import {
   bodyLength, checkHeader, errorPage, etagMatches, etagOf, isBodyless, joinChunks, sendHead, sendWhole,
   type Body, type HeaderMap,
@@ -31,12 +32,7 @@ export interface HandlerContext {
   readonly watch?: BlockingWatch | undefined;
 }
 
-/** The HTTP methods a handler may implement. */
-export type HTTPMethod = "GET" | "HEAD" | "POST" | "DELETE" | "PATCH" | "PUT" | "OPTIONS";
-
-const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-// Lifecycle hooks take whatever their subclass declares; they are called with the request's values.
-type Hook = (...args: never[]) => unknown;
+// Hooks take whatever their subclass declares; they are called with the request's values.
 type Callable = (...args: unknown[]) => unknown;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -106,9 +102,9 @@ export class RequestHandler extends HandlerIO {
     try {
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
-      const fn = this.#methodFunction(method);
+      const fn = methodFunction(this, method);
       const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
-      if (!streaming && hasBody(req)) await this.#readBody();
+      if (!streaming && hasBody(req)) await receiveBody(this.request, this.#ctx.server);
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
       if (this.getCurrentUser !== HandlerIO.prototype.getCurrentUser) {
         const user = this.#call("getCurrentUser", this.getCurrentUser, []);
@@ -117,7 +113,7 @@ export class RequestHandler extends HandlerIO {
       const prepared = this.#call("prepare", this.prepare, []);
       if (isThenable(prepared)) await prepared;
       if (this.#finished || this.#detached) return;
-      if (streaming) await this.#streamBody();
+      if (streaming) await receiveStream(req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
       const args = this.pathKwargs === NO_KWARGS ? this.pathArgs : [this.pathKwargs];
       const result = this.#call(method.toLowerCase(), fn, args);
       if (isThenable(result)) await result;
@@ -410,37 +406,6 @@ export class RequestHandler extends HandlerIO {
     }
   }
 
-  #methodFunction(method: string): Hook | undefined {
-    const cls = this.constructor as typeof RequestHandler;
-    if (!cls.supportedMethods.includes(method)) throw new HTTPError(405);
-    const self = this as unknown as Record<string, Hook | undefined>;
-    let fn = self[method.toLowerCase()];
-    if (typeof fn !== "function" && method === "HEAD") fn = self["get"];
-    if (typeof fn === "function") return fn;
-    if (method === "OPTIONS") return defaultOptions;
-    throw new HTTPError(405);
-  }
-
-  async #readBody(): Promise<void> {
-    const { req, server } = this.#ctx;
-    if (declaredTooLarge(req, server.maxBodySize)) {
-      throw Object.assign(new HTTPError(413, `Content-Length over maxBodySize (${server.maxBodySize} bytes)`), { code: ErrorCode.BODY_TOO_LARGE });
-    }
-    const body = await readBody(req, { maxBodySize: server.maxBodySize, bodyTimeout: server.bodyTimeout, decompress: server.decompressRequest });
-    const parsed = parseBody(this.request.headers["content-type"], body);
-    this.request.setBody(body, parsed.arguments, parsed.files);
-  }
-
-  async #streamBody(): Promise<void> {
-    const { req, server } = this.#ctx;
-    if (!hasBody(req)) return;
-    if (declaredTooLarge(req, server.maxBodySize)) throw new HTTPError(413, "Content-Length over maxBodySize");
-    // Not `for await`: leaving that loop on an error destroys the request, and with it the
-    // socket the error answer must go out on; and a stalled client needs bodyTimeout here too.
-    await streamBody(req, { maxBodySize: server.maxBodySize, bodyTimeout: server.bodyTimeout, decompress: server.decompressRequest },
-      (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
-  }
-
   #handleException(err: unknown): void {
     if (err instanceof Finish) {
       if (!this.#finished) this.finish(err.chunk === undefined ? undefined : (err.chunk as string));
@@ -505,28 +470,4 @@ const NO_KWARGS: Record<string, string | undefined> = Object.freeze(Object.creat
 /** The empty named-groups object handlers of positional rules get. */
 export function noKwargs(): Record<string, string | undefined> {
   return NO_KWARGS;
-}
-
-function defaultOptions(this: RequestHandler): void {
-  this.setStatus(204);
-  this.setHeader("Allow", allowedMethods(this).join(", "));
-  this.finish();
-}
-
-const allowCache = new WeakMap<object, string[]>();
-
-/** The methods a handler class implements (HEAD with GET, OPTIONS always), for `Allow`. */
-export function allowedMethods(handler: RequestHandler): string[] {
-  const cls = handler.constructor as typeof RequestHandler;
-  let allowed = allowCache.get(cls);
-  if (allowed === undefined) {
-    const proto = cls.prototype as unknown as Record<string, unknown>;
-    allowed = cls.supportedMethods.filter((m) => {
-      const name = m.toLowerCase();
-      if (typeof proto[name] === "function") return true;
-      return (m === "HEAD" && typeof proto["get"] === "function") || m === "OPTIONS";
-    });
-    allowCache.set(cls, allowed);
-  }
-  return allowed;
 }

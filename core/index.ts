@@ -4,7 +4,7 @@
 export { Application, url } from "./app.ts";
 export type { AppSettings, HandlerClass, Rule, URLSpec } from "./app.ts";
 export { RequestHandler } from "./handler.ts";
-export type { HTTPMethod } from "./handler.ts";
+export type { HTTPMethod } from "./methods.ts";
 export type { GetSignedCookieOptions, SignedCookieOptions } from "./handler-io.ts";
 export { HTTPServerRequest } from "./request.ts";
 export type { ArgumentMap, FileMap, UploadedFile } from "./body.ts";

@@ -1,0 +1,53 @@
+/**
+ * Which HTTP methods a handler answers: the lifecycle's method check (405 with `Allow`), HEAD
+ * through `get()` when there is no `head()`, and the default answer to OPTIONS.
+ */
+import { HTTPError } from "./errors.ts";
+import type { RequestHandler } from "./handler.ts";
+
+/** The HTTP methods a handler may implement. */
+export type HTTPMethod = "GET" | "HEAD" | "POST" | "DELETE" | "PATCH" | "PUT" | "OPTIONS";
+
+/** Methods that never need an XSRF token. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** A lifecycle hook or method, as declared by a subclass (its parameters are its own). */
+export type Hook = (...args: never[]) => unknown;
+
+/**
+ * The function that answers `method` on `handler`: its own method, `get()` for HEAD, or the
+ * default OPTIONS answer. Not accepted (outside `supportedMethods`, or not implemented) → 405.
+ */
+export function methodFunction(handler: RequestHandler, method: string): Hook {
+  const cls = handler.constructor as typeof RequestHandler;
+  if (!cls.supportedMethods.includes(method)) throw new HTTPError(405);
+  const self = handler as unknown as Record<string, Hook | undefined>;
+  let fn = self[method.toLowerCase()];
+  if (typeof fn !== "function" && method === "HEAD") fn = self["get"];
+  if (typeof fn === "function") return fn;
+  if (method === "OPTIONS") return defaultOptions;
+  throw new HTTPError(405);
+}
+
+function defaultOptions(this: RequestHandler): void {
+  this.setStatus(204);
+  this.setHeader("Allow", allowedMethods(this).join(", "));
+  this.finish();
+}
+
+const allowCache = new WeakMap<object, string[]>();
+
+/** The methods a handler class implements (HEAD with GET, OPTIONS always), for `Allow`. */
+export function allowedMethods(handler: RequestHandler): string[] {
+  const cls = handler.constructor as typeof RequestHandler;
+  let allowed = allowCache.get(cls);
+  if (allowed === undefined) {
+    const proto = cls.prototype as unknown as Record<string, unknown>;
+    allowed = cls.supportedMethods.filter((m) => {
+      if (typeof proto[m.toLowerCase()] === "function") return true;
+      return (m === "HEAD" && typeof proto["get"] === "function") || m === "OPTIONS";
+    });
+    allowCache.set(cls, allowed);
+  }
+  return allowed;
+}
