@@ -20,12 +20,7 @@ export interface InFlight {
   hook: string;
 }
 
-interface Finished {
-  readonly entry: InFlight;
-  readonly at: number;
-}
-
-/** How many finished requests are remembered for attribution. */
+/** How many finished requests are remembered for attribution (a ring). */
 const RECENT = 16;
 
 /** The watchdog of one application. */
@@ -34,7 +29,10 @@ export class BlockingWatch {
   readonly #interval: number;
   readonly #log: (message: string) => void;
   readonly #inFlight = new Set<InFlight>();
-  readonly #recent: Finished[] = [];
+  // Requests that finished since the last tick: a block seen at this tick may have been theirs.
+  // A ring filled without allocating or reading the clock, the price of watching being per request.
+  readonly #recent: (InFlight | undefined)[] = new Array<InFlight | undefined>(RECENT).fill(undefined);
+  #recentCount = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastTick = 0;
   #reportedUntil = 0;
@@ -56,11 +54,10 @@ export class BlockingWatch {
     }
   }
 
-  /** A request is done; it stays a candidate for blocks that end after this moment. */
+  /** A request is done; it stays a candidate for a block seen at the next tick. */
   leave(entry: InFlight): void {
     if (!this.#inFlight.delete(entry)) return;
-    this.#recent.push({ entry, at: performance.now() });
-    if (this.#recent.length > RECENT) this.#recent.shift();
+    this.#recent[this.#recentCount++ % RECENT] = entry;
   }
 
   /** A timed hook reported a block ending now: the watchdog must not report it twice. */
@@ -73,17 +70,17 @@ export class BlockingWatch {
     const due = this.#lastTick + this.#interval;
     const late = now - due;
     this.#lastTick = now;
-    if (late > this.threshold && this.#reportedUntil < due) this.#report(late, due);
-    this.#recent.length = 0;
+    if (late > this.threshold && this.#reportedUntil < due) this.#report(late);
+    this.#recentCount = 0;
     if (this.#inFlight.size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
   }
 
-  #report(ms: number, since: number): void {
+  #report(ms: number): void {
     const candidates = [...this.#inFlight];
-    for (const { entry, at } of this.#recent) if (at >= since) candidates.push(entry);
+    for (let i = 0; i < Math.min(this.#recentCount, RECENT); i++) candidates.push(this.#recent[i]!);
     if (candidates.length === 0) return;
     if (candidates.length === 1) {
       const only = candidates[0]!;

@@ -76,62 +76,14 @@ function releaseDecompressor(req: IncomingMessage, stream: Readable): void {
  * Reads the whole body within `limits`. Over `maxBodySize` → 413 (reading stops at once);
  * a pause longer than `bodyTimeout` → 408; a corrupt compressed body → 400.
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    let stream: Readable;
-    try {
-      stream = bodyStream(req, limits.decompress);
-    } catch (err) {
-      reject(err);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      if (limits.bodyTimeout > 0) {
-        clearTimeout(timer);
-        timer = setTimeout(() => fail(new HTTPError(408, "Timed out reading the request body")), limits.bodyTimeout);
-      }
-    };
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("error", onError);
-      req.off("aborted", onAborted);
-      releaseDecompressor(req, stream);
-    };
-    const fail = (err: Error): void => {
-      cleanup();
-      req.pause();
-      reject(err);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limits.maxBodySize) {
-        const err = new HTTPError(413, `Body larger than maxBodySize (${limits.maxBodySize} bytes)`);
-        (err as { code: string }).code = ErrorCode.BODY_TOO_LARGE;
-        fail(err);
-        return;
-      }
-      chunks.push(chunk);
-      arm();
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error): void => {
-      fail(stream === req ? err : new HTTPError(400, `Corrupt compressed body: ${err.message}`));
-    };
-    const onAborted = (): void => fail(new HTTPError(400, "Client closed the connection while sending the body"));
-    stream.on("data", onData);
-    stream.on("end", onEnd);
-    stream.on("error", onError);
-    req.on("aborted", onAborted);
-    arm();
+export async function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await streamBody(req, limits, (chunk) => {
+    chunks.push(chunk);
+    size += chunk.length;
   });
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /**
@@ -180,7 +132,7 @@ export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (c
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limits.maxBodySize) {
-        const err = new HTTPError(413, `Streamed body larger than maxBodySize (${limits.maxBodySize} bytes)`);
+        const err = new HTTPError(413, `Body larger than maxBodySize (${limits.maxBodySize} bytes)`);
         (err as { code: string }).code = ErrorCode.BODY_TOO_LARGE;
         settle(err);
         return;

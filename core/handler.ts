@@ -372,7 +372,8 @@ export class RequestHandler extends HandlerIO {
   #defaultHeaders(): HeaderMap {
     const headers = Object.create(null) as HeaderMap;
     headers["content-type"] = "text/html; charset=UTF-8";
-    headers["server"] = "typhoon";
+    // No Server header: it costs bytes on every response and only tells scanners what runs here
+    // (Tornado sends one; setDefaultHeaders() can add it back).
     return headers;
   }
 

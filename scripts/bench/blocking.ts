@@ -15,20 +15,9 @@ import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-/** One benchmark result, typhoon beside the peer measured in the same run. */
-export interface Row {
-  name: string;
-  unit: string;
-  typhoon: number;
-  peer: number;
-  peerName: string;
-  ratio: number;
-  higherIsBetter: boolean;
-  /** The ratio the project aims for (blocking detection: within 3% of off). */
-  target?: number;
-  /** What a reader needs to weigh the figure. */
-  note?: string;
-}
+import type { Row } from "./harness.ts";
+
+export type { Row };
 
 type Variant = "off" | "blockingThreshold" | "maxEventLoopDelay";
 

@@ -22,16 +22,9 @@ import ts from "typescript";
 import { Application, HTTPServer, RequestHandler } from "../../core/index.ts";
 import { ThreadPoolExecutor } from "../../core/executor/pool.ts";
 
-/** One line of the comparison; `ratio` is typhoon / peer (see `higherIsBetter`). */
-export interface Row {
-  name: string;
-  unit: string;
-  typhoon: number;
-  peer: number;
-  peerName: string;
-  ratio: number;
-  higherIsBetter: boolean;
-}
+import type { Row } from "./harness.ts";
+
+export type { Row };
 
 const TRIALS = 3;
 const IN_FLIGHT = 1_000;
