@@ -33,6 +33,8 @@ export class BlockingWatch {
   // A ring filled without allocating or reading the clock, the price of watching being per request.
   readonly #recent: (InFlight | undefined)[] = new Array<InFlight | undefined>(RECENT).fill(undefined);
   #recentCount = 0;
+  /** When the last request in flight finished: a block that began after it was not a request's. */
+  #idleSince = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastTick = 0;
   #reportedUntil = 0;
@@ -58,6 +60,8 @@ export class BlockingWatch {
   leave(entry: InFlight): void {
     if (!this.#inFlight.delete(entry)) return;
     this.#recent[this.#recentCount++ % RECENT] = entry;
+    // One clock read when the server goes idle, not per request under load.
+    if (this.#inFlight.size === 0) this.#idleSince = performance.now();
   }
 
   /** A timed hook reported a block ending now: the watchdog must not report it twice. */
@@ -70,7 +74,10 @@ export class BlockingWatch {
     const due = this.#lastTick + this.#interval;
     const late = now - due;
     this.#lastTick = now;
-    if (late > this.threshold && this.#reportedUntil < due) this.#report(late);
+    // Blocked, not reported by a timed hook, and not after every request had already finished
+    // (then it was other code: another app, a timer, a callback).
+    const ours = this.#inFlight.size > 0 || this.#idleSince >= due;
+    if (late > this.threshold && this.#reportedUntil < due && ours) this.#report(late);
     this.#recentCount = 0;
     if (this.#inFlight.size === 0) {
       clearInterval(this.#timer);
