@@ -20,9 +20,11 @@ export type { InjectOptions, InjectResponse } from "./inject.ts";
 export {
   AbortError, ErrorCode, ExecutorError, Finish, HTTPError, MissingArgumentError, TimeoutError, TyphoonError,
 } from "./errors.ts";
+export type { ErrorCodeValue } from "./errors.ts";
 export { IOLoop, TimeoutHandle } from "./ioloop.ts";
 export type { Executor, IOLoopOptions, RunSyncOptions } from "./ioloop.ts";
 export { PeriodicCallback } from "./periodic.ts";
+export type { PeriodicCallbackOptions } from "./periodic.ts";
 export type { LoopStats } from "./loop-monitor.ts";
 export {
   createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, getSignatureKeyVersion, xsrfTokensMatch,
