@@ -35,4 +35,8 @@ export type { CookieOptions } from "./cookies.ts";
 export { setLogger } from "./log.ts";
 export type { LogLevel, LogSink } from "./log.ts";
 export { withServer } from "./testing.ts";
-export * from "../handlers/index.ts";
+export {
+  DEFAULT_MAX_MESSAGE_SIZE, CACHE_MAX_AGE, ErrorHandler, FallbackHandler, HealthHandler, RedirectHandler, StaticFileHandler,
+  WebSocketClosedError, WebSocketHandler,
+} from "../handlers/index.ts";
+export type { ErrorHandlerOptions, FallbackOptions, NodeListener, RedirectOptions, StaticFileOptions } from "../handlers/index.ts";
