@@ -14,9 +14,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { freePort } from "./bench/harness.ts";
 
 const self = fileURLToPath(import.meta.url);
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -62,15 +62,6 @@ async function serve(): Promise<void> {
   const scheduling = env["SCHEDULING"] as "least-busy" | "round-robin" | "shared" | undefined;
   await server.start(Number(env["PROCESSES"] ?? 1), scheduling === undefined ? {} : { scheduling });
   if (taskId() === null) process.stdout.write("ready\n");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once("error", reject).listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
 }
 
 /** GET on a new connection; resolves to the milliseconds it took. */

@@ -9,13 +9,13 @@
  * hits both alike, and each figure is the median of its rounds. The thresholds are set high
  * enough never to trigger: what is measured is the price of watching, not of warning or shedding.
  */
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-import type { Row } from "./harness.ts";
+import { canPin, type Row } from "./harness.ts";
 
 export type { Row };
 
@@ -51,20 +51,7 @@ async function serve(variant: Variant): Promise<void> {
 }
 
 function pin(core: number, command: string[]): string[] {
-  return hasTaskset() ? ["taskset", "-c", String(core), ...command] : command;
-}
-
-let tasksetChecked: boolean | undefined;
-function hasTaskset(): boolean {
-  if (tasksetChecked === undefined) {
-    try {
-      execFileSync("taskset", ["-c", "0", "true"], { stdio: "ignore" });
-      tasksetChecked = true;
-    } catch {
-      tasksetChecked = false;
-    }
-  }
-  return tasksetChecked;
+  return canPin() ? ["taskset", "-c", String(core), ...command] : command;
 }
 
 async function startServer(variant: Variant): Promise<Server> {
@@ -287,7 +274,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   if (serveAt !== -1) {
     await serve(process.argv[serveAt + 1] as Variant);
   } else {
-    if (!hasTaskset()) console.warn("taskset not found: server and load generator are not pinned");
+    if (!canPin()) console.warn("taskset not found: server and load generator are not pinned");
     printRows(await runBlockingBench());
   }
 }

@@ -9,6 +9,7 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 /** One benchmark result, typhoon beside the peer measured in the same run. */
@@ -87,6 +88,16 @@ export function canPin(): boolean {
   return tasksetWorks;
 }
 
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().once("error", reject).listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+}
+
 /** `command` prefixed with `taskset -c <core>` when pinning works. */
 export function pinned(core: number, command: string[]): string[] {
   return canPin() ? ["taskset", "-c", String(core), ...command] : command;
@@ -146,10 +157,14 @@ function processCpuSeconds(pid: number): number {
   }
 }
 
-/** One autocannon run on core 1; resolves to requests per second and in total. Any non-2xx or error fails it. */
-export function load(port: number, path: string, seconds: number, connections: number): Promise<{ rps: number; total: number }> {
-  const [cmd, ...args] = pinned(1, [process.execPath, autocannonBin, "-j", "-n", "-c", String(connections),
-    "-d", String(seconds), `http://127.0.0.1:${port}${path}`]);
+/**
+ * One autocannon run, on core 1 unless `pin` is false (a server spanning both cores);
+ * resolves to requests per second and in total. Any non-2xx or error fails it.
+ */
+export function load(port: number, path: string, seconds: number, connections: number, pin = true): Promise<{ rps: number; total: number }> {
+  const command = [process.execPath, autocannonBin, "-j", "-n", "-c", String(connections),
+    "-d", String(seconds), `http://127.0.0.1:${port}${path}`];
+  const [cmd, ...args] = pin ? pinned(1, command) : command;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "ignore"] });
     let out = "";

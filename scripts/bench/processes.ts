@@ -13,10 +13,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { createRequire } from "node:module";
-import { median, type Row } from "./harness.ts";
+import { freePort, load, median, type Row } from "./harness.ts";
 
 const self = fileURLToPath(import.meta.url);
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -51,15 +49,6 @@ async function serve(): Promise<void> {
   const scheduling = process.env["SCHEDULING"] as Variant["scheduling"];
   await server.start(Number(process.env["PROCESSES"]), scheduling === undefined ? {} : { scheduling });
   if (taskId() === null) process.stdout.write("ready\n");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once("error", reject).listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
 }
 
 async function start(variant: Variant): Promise<{ child: ChildProcess; port: number }> {
@@ -98,26 +87,6 @@ function treeCpuSeconds(pid: number): number {
   return total / 100;
 }
 
-const autocannon = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
-
-/** One autocannon run, unpinned; resolves to req/s and the request count. Any non-2xx or error fails it. */
-function load(port: number, path: string, seconds: number, connections: number): Promise<{ rps: number; total: number }> {
-  const args = [autocannon, "-j", "-n", "-c", String(connections), "-d", String(seconds), `http://127.0.0.1:${port}${path}`];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "ignore"] });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
-    child.once("exit", (code) => {
-      try {
-        const result = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
-        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
-        resolve({ rps: result.requests.total / result.duration, total: result.requests.total });
-      } catch (error) {
-        reject(new Error(`autocannon on ${path} failed (exit ${code}): ${String(error)}`));
-      }
-    });
-  });
-}
 
 /** Median req/s and server CPU µs per request of one variant. */
 interface Figures {
@@ -128,14 +97,14 @@ interface Figures {
 /** Loads `path` on each variant in interleaved rounds; resolves to the median figures of each. */
 async function rounds(servers: Map<string, { port: number; pid: number }>, keys: readonly string[], path: string,
   options: { seconds: number; rounds: number; connections: number }): Promise<Map<string, Figures>> {
-  for (const key of keys) await load(servers.get(key)!.port, path, 1, options.connections); // warm-up
+  for (const key of keys) await load(servers.get(key)!.port, path, 1, options.connections, false); // warm-up
   const samples = new Map<string, { rps: number[]; cpuUs: number[] }>(keys.map((k) => [k, { rps: [], cpuUs: [] }]));
   for (let round = 0; round < options.rounds; round++) {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[(i + round) % keys.length]!;
       const { port, pid } = servers.get(key)!;
       const before = treeCpuSeconds(pid);
-      const { rps, total } = await load(port, path, options.seconds, options.connections);
+      const { rps, total } = await load(port, path, options.seconds, options.connections, false);
       const s = samples.get(key)!;
       s.rps.push(rps);
       s.cpuUs.push(((treeCpuSeconds(pid) - before) / total) * 1e6);
