@@ -21,11 +21,12 @@ function hexValue(code: number): number {
 
 /**
  * The bytes a percent-encoded component stands for; with `plusIsSpace`, `+` is a space (query
- * strings and forms, not paths). Malformed escapes are kept literally. `text` holds one byte
- * per character (node's request target, or a body read as latin1).
+ * strings and forms, not paths). Malformed escapes are kept literally. `text` is read as
+ * `encoding`: latin1 when it holds one byte per character (node's request target, a body read
+ * byte for byte), UTF-8 when it is already text.
  */
-export function percentBytes(text: string, plusIsSpace: boolean): Buffer {
-  const source = Buffer.from(text, "latin1");
+export function percentBytes(text: string, plusIsSpace: boolean, encoding: "latin1" | "utf8" = "latin1"): Buffer {
+  const source = Buffer.from(text, encoding);
   const out = Buffer.allocUnsafe(source.length);
   let n = 0;
   for (let i = 0; i < source.length; i++) {
@@ -54,8 +55,9 @@ export function decodeFormComponent(text: string): string {
   try {
     return decodeURIComponent(spaced);
   } catch {
-    // A stray `%` or invalid UTF-8: decode byte by byte, keeping what is not an escape.
-    return decodeUtf8(percentBytes(spaced, false), text);
+    // A stray `%` or invalid UTF-8: decode byte by byte, keeping what is not an escape. The
+    // text's own characters stay as they are (UTF-8 there and back), as on the fast path.
+    return decodeUtf8(percentBytes(spaced, false, "utf8"), text);
   }
 }
 
