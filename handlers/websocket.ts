@@ -277,7 +277,7 @@ export class WebSocketHandler extends RequestHandler {
     if (protocols.length === 0) return null;
     const chosen = this.selectSubprotocol(protocols);
     if (chosen === null) return null;
-    if (!protocols.includes(chosen)) throw new TyphoonError(ErrorCode.INVALID_OPTION, `selectSubprotocol() chose ${JSON.stringify(chosen)}, which was not offered`);
+    if (!protocols.includes(chosen)) throw new TyphoonError(ErrorCode.WEBSOCKET_SUBPROTOCOL, `selectSubprotocol() chose ${JSON.stringify(chosen)}, which was not offered`);
     this.selectedSubprotocol = chosen;
     return chosen;
   }

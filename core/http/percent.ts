@@ -57,16 +57,16 @@ export function decodeFormComponent(text: string): string {
   } catch {
     // A stray `%` or invalid UTF-8: decode byte by byte, keeping what is not an escape. The
     // text's own characters stay as they are (UTF-8 there and back), as on the fast path.
-    return decodeUtf8(percentBytes(spaced, false, "utf8"), text);
+    return decodeUtf8(percentBytes(spaced, false, "utf8"), `argument ${JSON.stringify(text.slice(0, 64))}`);
   }
 }
 
-/** UTF-8 bytes to text; invalid → 400 naming the (truncated) raw value. */
-export function decodeUtf8(bytes: Buffer, raw: string): string {
+/** UTF-8 bytes to text; invalid → 400 ("Invalid unicode in <what>", logged, not sent). */
+export function decodeUtf8(bytes: Buffer, what: string): string {
   try {
     return utf8.decode(bytes);
   } catch {
-    throw new HTTPError(400, `Invalid unicode in argument ${JSON.stringify(raw.slice(0, 64))}`);
+    throw new HTTPError(400, `Invalid unicode in ${what}`);
   }
 }
 

@@ -11,6 +11,7 @@ import { declaredTooLarge } from "../http/body.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
+import { QuietKeepAliveResponse, closeIfUnused, ignoreUpgradeOffer, isWebSocketUpgrade } from "./connection.ts";
 
 /** How long a connection answered with a client error may stay half-open (ms). */
 const CLIENT_ERROR_LINGER = 1000;
@@ -143,15 +144,18 @@ export class HTTPServer {
     if (this.#server !== null) throw new TyphoonError(ErrorCode.SERVER_STATE, "This HTTPServer is already listening");
     const o = this.options;
     const headersTimeout = o.headersTimeout ?? DEFAULTS.headersTimeout;
+    const idle = o.idleConnectionTimeout ?? DEFAULTS.idleConnectionTimeout;
     const settings = {
       maxHeaderSize: o.maxHeaderSize ?? DEFAULTS.maxHeaderSize,
-      keepAliveTimeout: o.idleConnectionTimeout ?? DEFAULTS.idleConnectionTimeout,
+      keepAliveTimeout: idle,
       headersTimeout,
       // typhoon enforces bodyTimeout itself (an inactivity timer), so Node's whole-request
       // deadline is off; the head deadline is checked often enough to cut slowloris promptly.
       requestTimeout: 0,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
       noDelay: true,
+      // No deprecated `Keep-Alive: timeout=N` header (connection.ts).
+      ServerResponse: QuietKeepAliveResponse,
     };
     const target = this.#target;
     const ctx = this.context;
@@ -165,8 +169,15 @@ export class HTTPServer {
     });
     if (typeof target !== "function" && target.handleUpgrade !== undefined) {
       const upgrade = target.handleUpgrade.bind(target);
-      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head, ctx));
+      // Only WebSocket is upgraded to; any other offer (h2c) is ignored and served as HTTP/1.1.
+      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (isWebSocketUpgrade(req)) upgrade(req, socket, head, ctx);
+        else ignoreUpgradeOffer(server, req, socket, head);
+      });
     }
+    // Tornado's idle_connection_timeout also closes a connection that never sends a request.
+    // A TLS handshake is already traffic: there, node's own timeouts apply.
+    if (o.ssl === undefined) server.on("connection", (socket: Socket) => closeIfUnused(socket, idle));
     // A client error (malformed request, oversize head, timeout) answers the client when it
     // still can, and never reaches the app or crashes the process (Node's default responses).
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
