@@ -137,6 +137,10 @@ t.test("h2c upgrade offer with a body (curl --http2 -d a=1) is ignored: served a
   t.equal(result.responses[0]?.headers["upgrade"], undefined, "no switch to h2c");
   t.same(JSON.parse(result.responses[1]?.body.toString() ?? "null"), { b: ["2"] });
   t.equal(lines.filter((l) => l.startsWith("error")).length, 0);
+  // A chunked body under an offer is served too.
+  const chunked = await exchange(served.port, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMA\r\n"
+    + "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nd=4\r\n0\r\n\r\n", { responses: 1 });
+  t.same(JSON.parse(chunked.responses[0]?.body.toString() ?? "null"), { d: ["4"] });
   // Without a body too.
   const bare = await exchange(served.port, "GET /echo?c=3 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", { responses: 1 });
   t.same(JSON.parse(bare.responses[0]?.body.toString() ?? "null"), { c: ["3"] });
@@ -185,6 +189,21 @@ t.test("HTTPServerRawTest.test_chunked_request_body_transfer_encoding_and_conten
     const r = await exchange(served.port, `POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${value}\r\nConnection: close\r\n\r\n1234567890`);
     t.equal(r.responses[0]?.status, 400, value);
   }
+});
+
+t.test("HTTPServerRawTest.test_chunked_request_body_duplicate_header: 400", async (t) => {
+  expectLog(t);
+  const served = await serve(t, app());
+  const { responses } = await exchange(served.port, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", { responses: 1 });
+  t.equal(responses[0]?.status, 400);
+});
+
+t.test("HTTPConnectionTest.test_newlines: CRLF is served; bare LF is refused by node's parser (400, MIGRATING.md)", async (t) => {
+  const served = await serve(t, app());
+  const crlf = await exchange(served.port, "GET / HTTP/1.0\r\nContent-Length: 0\r\n\r\n", { responses: 1 });
+  t.equal(crlf.responses[0]?.body.toString(), "Hello world");
+  const lf = await exchange(served.port, "GET / HTTP/1.0\nContent-Length: 0\n\n", { responses: 1 });
+  t.equal(lf.responses[0]?.status, 400);
 });
 
 t.test("HTTPServerRawTest.test_invalid_methods: FOO,BAR is a 400 (FOO too: node's parser, MIGRATING.md)", async (t) => {

@@ -400,6 +400,7 @@ t.test("DefaultHostMatchingTest: defaultHost serves its host rules to requests n
   t.equal((await fetch(served, "/bar")).text, "[1]");
   t.equal((await fetch(served, "/baz")).code, 404);
   t.equal((await fetch(served, "/baz", { headers: { host: "www.test.com" } })).text, "[2]");
+  t.equal((await fetch(served, "/foo", { headers: { "x-real-ip": "127.0.0.1" } })).code, 404, "not through a proxy");
   app.settings.defaultHost = "www.test.com";
   t.equal((await fetch(served, "/baz")).text, "[2]");
   t.equal((await fetch(served, "/foo")).code, 404);
