@@ -304,8 +304,8 @@ t.test("ClearAllCookiesTest: clearAllCookies() expires every cookie the request 
   const res = await fetch(served, "/", { headers: { cookie: "foo=bar; baz=xyzzy" } });
   const cookies = [...(res.headers["set-cookie"] ?? [])].sort();
   t.equal(cookies.length, 2);
-  t.ok(cookies[0]!.startsWith('baz="";'), cookies[0]);
-  t.ok(cookies[1]!.startsWith('foo="";'), cookies[1]);
+  t.match(cookies[0], /^baz="";/);
+  t.match(cookies[1], /^foo="";/);
   t.match(cookies[0]!, /expires=/i);
 });
 
