@@ -281,10 +281,12 @@ export class Response {
   #lengthMismatch(written: number, atFinish: boolean): void {
     if (this.#closeAfter) return;
     this.#closeAfter = true;
-    log.error(`Content-Length ${this.#declaredLength} but ${atFinish ? "" : "more than "}${written} bytes written in ${this.#describe()}; closing the connection after the response`);
     const res = this.#res;
-    const socket = res.socket;
-    if (socket === null) return;
+    // The request's socket: the response lets go of it once finished.
+    const socket = this.#req.socket;
+    // A client that went away mid-download (a static file's loop stops early) is not an error.
+    if (socket === null || socket.destroyed || res.destroyed) return;
+    log.error(`Content-Length ${this.#declaredLength} but ${atFinish ? "" : "more than "}${written} bytes written in ${this.#describe()}; closing the connection after the response`);
     if (res.writableEnded) socket.destroySoon();
     else res.once("finish", () => socket.destroySoon());
   }
