@@ -239,3 +239,18 @@ class CountingStatic extends StaticFileHandler {
     super.write(chunk);
   }
 }
+
+t.test("staticUrlPrefix moves the static route and the URLs staticUrl() makes", async (t) => {
+  captureLog(t);
+  const app = new Application([["/static_url/(.*)", StaticUrlHandler]], { staticPath: ROOT, staticUrlPrefix: "/assets/v1/" });
+  const { port } = await listen(t, app);
+  const base = `http://127.0.0.1:${port}`;
+  const r = await rawRequest(base, "/assets/v1/robots.txt");
+  t.equal(r.status, 200);
+  t.equal(r.text(), ROBOTS, "the file is served under the prefix");
+  t.equal((await rawRequest(base, "/static/robots.txt")).status, 404, "and no longer under /static/");
+  t.equal(app.staticUrl("robots.txt"), `/assets/v1/robots.txt?v=${ROBOTS_MD5}`);
+  t.equal((await rawRequest(base, "/static_url/robots.txt")).text(), `/assets/v1/robots.txt?v=${ROBOTS_MD5}`, "handler.staticUrl too");
+  const versioned = await rawRequest(base, `/assets/v1/robots.txt?v=${ROBOTS_MD5}`);
+  t.equal(versioned.text(), ROBOTS, "the URL staticUrl() made is served");
+});

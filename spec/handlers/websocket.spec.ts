@@ -46,6 +46,18 @@ class AnyOriginHandler extends EchoHandler {
   }
 }
 
+const pongs: string[] = [];
+
+class PingingHandler extends WebSocketHandler {
+  override onMessage(message: string | Buffer): void {
+    if (message === "ping me") this.ping("are you there");
+  }
+  override onPong(data: Buffer): void {
+    pongs.push(data.toString());
+    void this.writeMessage(`pong: ${data.toString()}`);
+  }
+}
+
 class PlainHandler extends RequestHandler {
   get(): void {
     this.write("plain");
@@ -60,6 +72,7 @@ async function serve(t: Test, settings: Record<string, unknown> = {}): Promise<s
     ["/guarded", GuardedHandler],
     ["/any", AnyOriginHandler],
     ["/plain", PlainHandler],
+    ["/pinging", PingingHandler],
   ], settings);
   const { port } = await listen(t, app);
   return `127.0.0.1:${port}`;
@@ -260,4 +273,18 @@ t.test("an h2c upgrade (curl --http2) to an ordinary route is answered over HTTP
   t.match(get, /\r\n\r\nplain$/);
   const post = await send("POST /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello");
   t.match(post, /^HTTP\/1\.1 400 /);
+});
+
+t.test("ping(): the client sees a ping with its data, and the pong comes back to onPong", async (t) => {
+  const host = await serve(t);
+  pongs.length = 0;
+  const ws = client(t, `ws://${host}/pinging`);
+  await once(ws, "open");
+  const ping = once(ws, "ping") as Promise<[Buffer]>;
+  const reply = nextMessage(ws);
+  ws.send("ping me");
+  const [data] = await ping;
+  t.equal(data.toString(), "are you there", "a ping frame with the data given to ping()");
+  t.equal((await reply).data.toString(), "pong: are you there", "ws answered it and onPong got the data");
+  t.same(pongs, ["are you there"]);
 });
