@@ -11,6 +11,7 @@ import { RequestHandler } from "../../core/web/handler.ts";
 import { WebSocketClosedError, WebSocketHandler } from "../../handlers/websocket.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";
+import { within } from "../helpers/wait.ts";
 import type { Test } from "tap";
 
 const events: string[] = [];
@@ -283,8 +284,8 @@ t.test("ping(): the client sees a ping with its data, and the pong comes back to
   const ping = once(ws, "ping") as Promise<[Buffer]>;
   const reply = nextMessage(ws);
   ws.send("ping me");
-  const [data] = await ping;
+  const [data] = await within(ping, "a ping");
   t.equal(data.toString(), "are you there", "a ping frame with the data given to ping()");
-  t.equal((await reply).data.toString(), "pong: are you there", "ws answered it and onPong got the data");
+  t.equal((await within(reply, "the pong's echo")).data.toString(), "pong: are you there", "ws answered it and onPong got the data");
   t.same(pongs, ["are you there"]);
 });

@@ -52,3 +52,19 @@ export async function waitUntilStable<T>(sample: () => T, options: WaitOptions &
     if (now > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
   }
 }
+
+/**
+ * `promise`, or a rejection naming `what` after `timeout` ms: an awaited event that never comes
+ * fails the test at once instead of hanging it until tap's own timeout.
+ */
+export async function within<T>(promise: Promise<T>, what: string, timeout = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
