@@ -28,7 +28,8 @@ t.test("least-busy: while /sleep holds one child, every / on a new connection is
   await fx.waitFor(/^supervisor ready/);
   const from = fx.lines.length;
   let sleepDone = false;
-  const sleep = get(port, "/sleep/4").then((reply) => { sleepDone = true; return reply; });
+  // About a second of CPU work on the reference machine: five quick requests fit inside it with room to spare.
+  const sleep = get(port, "/sleep/10").then((reply) => { sleepDone = true; return reply; });
   const [, sleeper] = (await fx.waitFor(/^sleep started (\d+)/, { from }))!;
   const answers: { pid: number; beforeSleepEnded: boolean }[] = [];
   for (let i = 0; i < 5; i++) {

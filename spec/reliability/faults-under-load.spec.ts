@@ -25,7 +25,7 @@ async function load(port: number, path: () => string, running: () => boolean, ou
   while (running()) {
     try {
       // A hung request never ends: a bound this wide still catches it and survives a loaded machine.
-      const reply = await get(port, path(), undefined, 20_000);
+      const reply = await get(port, path(), undefined, 45_000);
       outcomes.add(String(reply.status));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -115,7 +115,7 @@ t.test("executor threads crashing under load: crashes are 503s, other tasks stil
     while (running) {
       const path = paths[n++ % paths.length]!;
       try {
-        const reply = await get(port, path, undefined, 20_000);
+        const reply = await get(port, path, undefined, 45_000);
         byPath.get(path)!.add(String(reply.status));
       } catch (err) {
         byPath.get(path)!.add(/timed out/.test((err as Error).message) ? "timeout" : "error");
