@@ -44,6 +44,10 @@ export const ErrorCode = {
   TOO_MANY_RESTARTS: "E_TOO_MANY_RESTARTS",
   /** A message was written to a WebSocket that is closed. */
   WEBSOCKET_CLOSED: "E_WEBSOCKET_CLOSED",
+  /** A request failed its handler's schema (400, every failure listed). */
+  VALIDATION: "E_VALIDATION",
+  /** A handler's `static schema` is invalid (thrown when the `Application` is built). */
+  SCHEMA: "E_SCHEMA",
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -87,6 +91,26 @@ export class MissingArgumentError extends HTTPError {
     super(400, `Missing argument ${argName}`, { reason: `Missing argument ${argName}` });
     (this as { code: ErrorCodeValue }).code = ErrorCode.MISSING_ARGUMENT;
     this.argName = argName;
+  }
+}
+
+/** One failure of request validation: where (`in`), a JSON Pointer into that part, and why. */
+export interface ValidationFailure {
+  readonly in: "params" | "query" | "headers" | "body";
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * A request failed its handler's schema: answered with 400 and a page listing `failures`.
+ * `writeError` receives it as `info.error`.
+ */
+export class ValidationError extends HTTPError {
+  readonly failures: readonly ValidationFailure[];
+  constructor(failures: readonly ValidationFailure[]) {
+    super(400, `Request validation failed: ${failures.map((f) => `${f.in}${f.path} ${f.message}`).join("; ")}`);
+    (this as { code: ErrorCodeValue }).code = ErrorCode.VALIDATION;
+    this.failures = failures;
   }
 }
 
