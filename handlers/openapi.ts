@@ -2,8 +2,8 @@
  * `OpenAPIHandler`: serves the application's OpenAPI 3.1 document (`app.openapi(options)`) as JSON,
  * built on the first request and kept for the application's life.
  */
-import { RequestHandler } from "../core/web/handler.ts";
-import type { Application } from "../core/web/app.ts";
+import { RequestHandler } from "../core/handler.ts";
+import type { Application } from "../core/app.ts";
 import type { OpenAPIDocument, OpenAPIOptions } from "../core/web/openapi.ts";
 
 const documents = new WeakMap<Application, Map<string, string>>();

@@ -6,7 +6,7 @@
  * OpenAPI 3.1 schemas are JSON Schema 2020-12, so handler schemas are used as they are.
  */
 import { reasonPhrase } from "../errors.ts";
-import { routeTemplate } from "./router.ts";
+import { routeTemplate } from "../router.ts";
 import type { HandlerSchema, JSONSchema, MethodSchema } from "./schema-types.ts";
 
 /** The `info` object of an OpenAPI document (title and version required). */
@@ -31,6 +31,7 @@ export type OpenAPIDocument = Record<string, unknown>;
 export interface OpenAPIRoute {
   readonly source: string;
   readonly groupNames: readonly string[] | null;
+  readonly groupCount: number;
   readonly handler: {
     readonly schema?: HandlerSchema | undefined;
     readonly supportedMethods: readonly string[];
@@ -49,7 +50,8 @@ export function buildOpenAPI(routes: Iterable<OpenAPIRoute>, options: OpenAPIOpt
   const paths: Obj = {};
   for (const route of routes) {
     const template = routeTemplate(route.source);
-    if (template === null) continue;
+    // Nested or non-capturing groups would shift the parameters (reverseUrl refuses them too).
+    if (template === null || template.groups.length !== route.groupCount) continue;
     const names = template.groups.map((_, i) => route.groupNames?.[i] ?? `arg${i}`);
     let path = template.literals[0]!;
     names.forEach((name, i) => { path += `{${name}}${template.literals[i + 1]!}`; });

@@ -58,7 +58,7 @@ type JSONType = "object" | "string" | "number" | "integer" | "boolean" | "array"
 /**
  * The TypeScript type of the values a JSON Schema accepts. A TypeBox schema gives its own
  * `Static` type; a plain schema must be written `as const` for its literals to be seen, and
- * covers `type` (one or a list), `properties`/`required`, `items`, `enum`, `const`, `anyOf`/`oneOf`;
+ * covers `type` (one or a list), `properties`/`required`, `items`, `prefixItems`, `enum`, `const`, `anyOf`/`oneOf`;
  * anything else is `unknown` (to be narrowed, never `any`).
  */
 export type FromSchema<S> =
@@ -76,9 +76,14 @@ type FromType<T, S> =
   T extends "number" | "integer" ? number :
   T extends "boolean" ? boolean :
   T extends "null" ? null :
-  T extends "array" ? (S extends { readonly items: infer I } ? FromSchema<I>[] : unknown[]) :
+  T extends "array" ? FromArray<S> :
   T extends "object" ? FromObject<S> :
   never;
+
+type FromArray<S> =
+  S extends { readonly prefixItems: infer P extends readonly unknown[] } ? { -readonly [K in keyof P]: FromSchema<P[K]> } :
+  S extends { readonly items: infer I } ? FromSchema<I>[] :
+  unknown[];
 
 type FromObject<S> = S extends { readonly properties: infer P extends object }
   ? Flatten<

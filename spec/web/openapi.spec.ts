@@ -53,7 +53,8 @@ t.test("the document validates with @readme/openapi-parser", async (t) => {
 
 t.test("paths come from reversible rules: named groups as {name}, positional as {argN}", async (t) => {
   const paths = app.openapi({ info })["paths"] as Record<string, Record<string, unknown>>;
-  t.same(Object.keys(paths), ["/items", "/items/{id}", "/files/{arg0}/{arg1}", "/openapi.json"]);
+  // "/opt/(a|b)?" (a quantified group) and "/openapi.json" (an unescaped ".") cannot be reversed.
+  t.same(Object.keys(paths), ["/items", "/items/{id}", "/files/{arg0}/{arg1}"]);
   t.same(Object.keys(paths["/items"]!), ["get", "post"]);
   t.same(Object.keys(paths["/items/{id}"]!), ["get", "delete"]);
   const files = paths["/files/{arg0}/{arg1}"]!["get"] as { parameters: { name: string; schema: unknown }[] };
