@@ -2,9 +2,10 @@
  * `OpenAPIHandler`: serves the application's OpenAPI 3.1 document (`app.openapi(options)`) as JSON,
  * built on the first request and kept for the application's life.
  */
-import { RequestHandler } from "../core/handler.ts";
-import type { Application } from "../core/app.ts";
-import type { OpenAPIDocument, OpenAPIOptions } from "../core/web/openapi.ts";
+import { ErrorCode, TyphoonError } from "../core/errors.ts";
+import { Application } from "../core/web/app.ts";
+import { RequestHandler } from "../core/web/handler.ts";
+import type { OpenAPIOptions } from "../core/web/openapi.ts";
 
 const documents = new WeakMap<Application, Map<string, string>>();
 
@@ -25,13 +26,15 @@ export class OpenAPIHandler extends RequestHandler {
   }
 
   get(): void {
-    let byOptions = documents.get(this.application);
-    if (byOptions === undefined) documents.set(this.application, (byOptions = new Map()));
+    const app = this.application;
+    // A handler sees its application through ApplicationView; the document needs the rule table.
+    if (!(app instanceof Application)) throw new TyphoonError(ErrorCode.HANDLER_ARGS, "OpenAPIHandler serves an Application's rules");
+    let byOptions = documents.get(app);
+    if (byOptions === undefined) documents.set(app, (byOptions = new Map()));
     const key = JSON.stringify(this.#options);
     let text = byOptions.get(key);
     if (text === undefined) {
-      const doc: OpenAPIDocument = this.application.openapi(this.#options);
-      text = JSON.stringify(doc);
+      text = JSON.stringify(app.openapi(this.#options));
       byOptions.set(key, text);
     }
     this.setHeader("Content-Type", "application/json; charset=UTF-8");

@@ -4,7 +4,7 @@
  * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ErrorCode, Finish, HTTPError, TyphoonError } from "../errors.ts";
+import { ErrorCode, Finish, HTTPError, TyphoonError, ValidationError } from "../errors.ts";
 import { errorText, log } from "../log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
@@ -19,6 +19,8 @@ import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "../http/c
 import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
 import type { ApplicationView } from "./settings.ts";
+import { compileHandlerSchema, emptyValid, validationPage, type CompiledSchema } from "./schema.ts";
+import type { HandlerSchema, ValidInput } from "./schema-types.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */
 export interface HandlerContext {
@@ -56,6 +58,8 @@ export class RequestHandler extends HandlerIO {
   static supportedMethods: readonly string[] = ["GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"];
   /** Stream the request body: `prepare()` on headers, then `dataReceived(chunk)` per chunk. */
   static streamRequestBody = false;
+  /** JSON Schemas of each method's input and responses (see `Validated` for typed `this.valid`). */
+  static schema?: HandlerSchema;
 
   /** Positional path groups, percent-decoded. */
   readonly pathArgs: (string | undefined)[];
@@ -74,6 +78,8 @@ export class RequestHandler extends HandlerIO {
   #compressor: StreamCompressor | null = null;
   readonly #blockingThreshold: number | undefined;
   #inFlight: InFlight | null = null;
+  #schema: CompiledSchema | undefined;
+  #valid: ValidInput | undefined;
 
   constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -102,13 +108,15 @@ export class RequestHandler extends HandlerIO {
       watch.enter(this.#inFlight);
     }
     try {
+      const cls = this.constructor as typeof RequestHandler;
+      if (cls.schema !== undefined) this.#schema = compileHandlerSchema(cls);
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
       const fn = methodFunction(this, method);
-      const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
+      const streaming = cls.streamRequestBody;
       if (!streaming && hasBody(req)) {
         const { body, parsed } = await receiveBody(req, this.#ctx.server);
-        setRequestBody(this.request, body, parsed.arguments, parsed.files);
+        setRequestBody(this.request, body, parsed.arguments, parsed.files, parsed.json);
       }
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
       if (this.getCurrentUser !== HandlerIO.prototype.getCurrentUser) {
@@ -119,7 +127,9 @@ export class RequestHandler extends HandlerIO {
       if (isThenable(prepared)) await prepared;
       if (this.#finished || this.#detached) return;
       if (streaming) await receiveStream(req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
-      const args = this.pathKwargs === NO_KWARGS ? this.pathArgs : [this.pathKwargs];
+      const named = this.pathKwargs !== NO_KWARGS;
+      if (this.#schema !== undefined) this.#valid = this.#schema.validate(method, this.request, this.pathArgs, this.pathKwargs, named);
+      const args = named ? [this.pathKwargs] : this.pathArgs;
       const result = this.#call(method.toLowerCase(), fn, args);
       if (isThenable(result)) await result;
       if (!this.#finished && !this.#detached) this.finish();
@@ -134,6 +144,14 @@ export class RequestHandler extends HandlerIO {
     } finally {
       if (this.#inFlight !== null) watch!.leave(this.#inFlight);
     }
+  }
+
+  /**
+   * The request's params, query, headers and body as validated and coerced by the class's
+   * `static schema` (each `undefined` when the method's schema does not declare it).
+   */
+  get valid(): ValidInput {
+    return this.#valid ?? emptyValid();
   }
 
   /** Hook: called first with the rule's init arguments (Tornado's `initialize(**kwargs)`). */
@@ -214,8 +232,11 @@ export class RequestHandler extends HandlerIO {
     if (typeof chunk === "string") this.#chunks.push(chunk);
     else if (chunk instanceof Uint8Array) this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     else if (typeof chunk === "object" && chunk !== null) {
+      // A response schema for the status serializes through its compiled serializer.
+      const serialize = this.#schema?.serializer(this.request.method, this.#status);
+      const json = serialize === undefined ? JSON.stringify(chunk) : serialize(chunk);
       // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
-      this.#chunks.push(JSON.stringify(chunk).replace(/<\//g, "<\\/"));
+      this.#chunks.push(json.replace(/<\//g, "<\\/"));
       this.#headers["content-type"] = "application/json; charset=UTF-8";
     } else throw new TypeError(`write() takes a string, bytes or an object, not ${typeof chunk}`);
   }
@@ -367,7 +388,8 @@ export class RequestHandler extends HandlerIO {
     const error = info.error;
     const serveTrace = this.settings.serveTraceback ?? this.settings.debug ?? false;
     const trace = serveTrace && error !== undefined && !(error instanceof HTTPError) ? errorText(error) : undefined;
-    const page = errorPage(status, this.#reason, this.request.headers.accept, trace);
+    const page = error instanceof ValidationError ? validationPage(error.failures, this.request.headers.accept)
+      : errorPage(status, this.#reason, this.request.headers.accept, trace);
     this.setHeader("Content-Type", page.contentType);
     this.finish(page.body);
   }

@@ -6,7 +6,7 @@
  * OpenAPI 3.1 schemas are JSON Schema 2020-12, so handler schemas are used as they are.
  */
 import { reasonPhrase } from "../errors.ts";
-import { routeTemplate } from "../router.ts";
+import { routeTemplate } from "./router.ts";
 import type { HandlerSchema, JSONSchema, MethodSchema } from "./schema-types.ts";
 
 /** The `info` object of an OpenAPI document (title and version required). */

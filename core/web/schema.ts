@@ -11,9 +11,9 @@
  * three are CommonJS packages.
  */
 import { createRequire } from "node:module";
-import type { IncomingHttpHeaders } from "node:http";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
-import { escapeHtml, prefersHtml } from "../respond.ts";
+import { escapeHtml, prefersHtml } from "../http/error-page.ts";
+import { requestJson, type HTTPServerRequest } from "./request.ts";
 import { ErrorCode, HTTPError, TyphoonError, ValidationError, type ValidationFailure } from "../errors.ts";
 import type {
   HandlerSchema, JSONSchema, MethodSchema, ResponseSchemas, ValidInput, ValidationPart,
@@ -24,16 +24,6 @@ export interface SchemaHolder {
   readonly name: string;
   readonly schema?: HandlerSchema | undefined;
   readonly streamRequestBody?: boolean;
-}
-
-/** What validating needs of a request (`HTTPServerRequest` has it). */
-export interface SchemaRequest {
-  readonly headers: IncomingHttpHeaders;
-  readonly queryArguments: Readonly<Record<string, string[]>>;
-  readonly bodyArguments: Readonly<Record<string, string[]>>;
-  readonly body: Buffer;
-  /** The body parsed as JSON (parsed once, shared with the body step and `getJsonBody()`). */
-  json(): unknown;
 }
 
 /** A compiled JSON serializer (fast-json-stringify). */
@@ -73,7 +63,7 @@ export class CompiledSchema {
    * Validates the request for `method` (HEAD uses `head`, else `get`): the values as validated
    * and coerced, or a `ValidationError` (400) listing every failure.
    */
-  validate(method: string, request: SchemaRequest, pathArgs: readonly (string | undefined)[], pathKwargs: Readonly<Record<string, string | undefined>>, named: boolean): ValidInput {
+  validate(method: string, request: HTTPServerRequest, pathArgs: readonly (string | undefined)[], pathKwargs: Readonly<Record<string, string | undefined>>, named: boolean): ValidInput {
     const m = this.#method(method);
     if (m === undefined) return EMPTY_VALID;
     const failures: ValidationFailure[] = [];
@@ -97,7 +87,7 @@ export class CompiledSchema {
     return this.#methods.get(key) ?? (key === "head" ? this.#methods.get("get") : undefined);
   }
 
-  #checkBody(m: CompiledMethod, request: SchemaRequest, failures: ValidationFailure[]): unknown {
+  #checkBody(m: CompiledMethod, request: HTTPServerRequest, failures: ValidationFailure[]): unknown {
     const type = (request.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
     if (type === "application/x-www-form-urlencoded" || type === "multipart/form-data") {
       m.formBody ??= compilePart(libraries().coercing, this.#owner, "", "body", m.bodySchema!);
@@ -106,7 +96,7 @@ export class CompiledSchema {
     if (request.body.length > 0 && type !== "application/json" && !type.endsWith("+json")) {
       throw new HTTPError(415, `A ${type || "body without Content-Type"} where a JSON or form body is expected`);
     }
-    return check(m.body!, "body", request.body.length === 0 ? undefined : request.json(), failures);
+    return check(m.body!, "body", request.body.length === 0 ? undefined : requestJson(request), failures);
   }
 }
 
