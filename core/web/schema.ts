@@ -178,8 +178,9 @@ function failureOf(part: ValidationPart, e: ErrorObject): ValidationFailure {
 }
 
 // A name given once is a string; repeated (`?tag=a&tag=b`) it is an array, for an array schema.
+// A null prototype: a name like `__proto__` stays an own property, never the object's prototype.
 function flatten(args: Readonly<Record<string, string[]>>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  const out = Object.create(null) as Record<string, string | string[]>;
   for (const name in args) {
     const values = args[name]!;
     out[name] = values.length === 1 ? values[0]! : values;
