@@ -2,7 +2,7 @@
  * `OpenAPIHandler`: serves the application's OpenAPI 3.1 document (`app.openapi(options)`) as JSON,
  * built on the first request and kept for the application's life.
  */
-import { ErrorCode, TyphoonError } from "../core/errors.ts";
+import { HTTPError } from "../core/errors.ts";
 import { Application } from "../core/web/app.ts";
 import { RequestHandler } from "../core/web/handler.ts";
 import type { OpenAPIOptions } from "../core/web/openapi.ts";
@@ -28,7 +28,7 @@ export class OpenAPIHandler extends RequestHandler {
   get(): void {
     const app = this.application;
     // A handler sees its application through ApplicationView; the document needs the rule table.
-    if (!(app instanceof Application)) throw new TyphoonError(ErrorCode.HANDLER_ARGS, "OpenAPIHandler serves an Application's rules");
+    if (!(app instanceof Application)) throw new HTTPError(500, "OpenAPIHandler is served by something other than an Application");
     let byOptions = documents.get(app);
     if (byOptions === undefined) documents.set(app, (byOptions = new Map()));
     const key = JSON.stringify(this.#options);
