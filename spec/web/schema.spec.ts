@@ -253,3 +253,25 @@ t.test("a handler without a schema keeps this.valid empty and JSON.stringify out
   const res = await new Application([["/p", Plain]]).inject({ url: "/p" });
   t.equal(res.text(), '{"valid":["undefined","undefined","undefined","undefined"],"secret":"<\\/script>"}');
 });
+
+t.test("the JSON body is parsed once: by the body step, shared by validation and getJsonBody()", async (t) => {
+  class Twice extends RequestHandler {
+    static override schema = { post: { body: NewItem } };
+    post(this: Validated<typeof Twice, "post">): void {
+      const again = this.getJsonBody<{ name: string }>();
+      this.write({ same: again === this.valid.body, name: again.name });
+    }
+  }
+  const body = JSON.stringify({ name: "once", qty: 1 });
+  const parse = JSON.parse;
+  let parsed = 0;
+  JSON.parse = ((text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
+    if (text === body) parsed++;
+    return parse(text, reviver);
+  }) as typeof JSON.parse;
+  t.teardown(() => { JSON.parse = parse; });
+  const res = await new Application([["/t", Twice]]).inject({ method: "POST", url: "/t", headers: { "content-type": "application/json" }, body });
+  JSON.parse = parse;
+  t.same(res.json(), { same: true, name: "once" });
+  t.equal(parsed, 1);
+});
