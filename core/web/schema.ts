@@ -170,10 +170,11 @@ function check(validate: ValidateFunction, part: ValidationPart, data: unknown, 
   return undefined;
 }
 
+// The path names the property itself for a missing or an unexpected one (Ajv reports the parent).
 function failureOf(part: ValidationPart, e: ErrorObject): ValidationFailure {
-  let path = e.instancePath;
-  const missing = (e.params as { missingProperty?: unknown }).missingProperty;
-  if (e.keyword === "required" && typeof missing === "string") path += `/${missing.replace(/~/g, "~0").replace(/\//g, "~1")}`;
+  const params = e.params as { missingProperty?: unknown; additionalProperty?: unknown };
+  const name = e.keyword === "required" ? params.missingProperty : e.keyword === "additionalProperties" ? params.additionalProperty : undefined;
+  const path = typeof name === "string" ? `${e.instancePath}/${name.replace(/~/g, "~0").replace(/\//g, "~1")}` : e.instancePath;
   return { in: part, path, message: e.message ?? `fails ${e.keyword}` };
 }
 
