@@ -28,7 +28,6 @@ export let setRequestBody: (request: HTTPServerRequest, body: Buffer, args: Argu
  */
 export let requestJson: (request: HTTPServerRequest) => unknown;
 
-
 export class HTTPServerRequest {
   /** Node's underlying request, for code that needs the raw stream. */
   readonly raw: IncomingMessage;
