@@ -46,17 +46,24 @@ interface CompiledMethod {
   /** The body schema, for a form body (compiled with coercion on first use). */
   readonly bodySchema: JSONSchema | undefined;
   formBody: ValidateFunction | undefined;
-  readonly serializers: ReadonlyMap<string, Serializer>;
+  /** By exact status (`201`), then by range (`"2xx"`) or `"default"`. */
+  readonly serializers: ReadonlyMap<number, Serializer>;
+  readonly rangeSerializers: ReadonlyMap<string, Serializer>;
 }
 
 /** A handler class's compiled schema: validators and serializers per HTTP method. */
 export class CompiledSchema {
   readonly #owner: string;
+  /** By the request's method as received (`POST`); HEAD falls back to `get`'s schema. */
   readonly #methods: ReadonlyMap<string, CompiledMethod>;
 
   constructor(owner: string, methods: ReadonlyMap<string, CompiledMethod>) {
     this.#owner = owner;
-    this.#methods = methods;
+    const byRequestMethod = new Map<string, CompiledMethod>();
+    for (const [name, m] of methods) byRequestMethod.set(name.toUpperCase(), m);
+    const get = methods.get("get");
+    if (!methods.has("head") && get !== undefined) byRequestMethod.set("HEAD", get);
+    this.#methods = byRequestMethod;
   }
 
   /**
@@ -64,7 +71,7 @@ export class CompiledSchema {
    * and coerced, or a `ValidationError` (400) listing every failure.
    */
   validate(method: string, request: HTTPServerRequest, pathArgs: readonly (string | undefined)[], pathKwargs: Readonly<Record<string, string | undefined>>, named: boolean): ValidInput {
-    const m = this.#method(method);
+    const m = this.#methods.get(method);
     if (m === undefined) return EMPTY_VALID;
     const failures: ValidationFailure[] = [];
     const params = m.params === undefined ? undefined : check(m.params, "params", named ? { ...pathKwargs } : [...pathArgs], failures);
@@ -77,14 +84,11 @@ export class CompiledSchema {
 
   /** The serializer of `method`'s response schema for `status` (exact, then `"4xx"`-style, then `"default"`). */
   serializer(method: string, status: number): Serializer | undefined {
-    const s = this.#method(method)?.serializers;
-    if (s === undefined || s.size === 0) return undefined;
-    return s.get(String(status)) ?? s.get(`${Math.floor(status / 100)}xx`) ?? s.get("default");
-  }
-
-  #method(method: string): CompiledMethod | undefined {
-    const key = method.toLowerCase();
-    return this.#methods.get(key) ?? (key === "head" ? this.#methods.get("get") : undefined);
+    const m = this.#methods.get(method);
+    if (m === undefined) return undefined;
+    const exact = m.serializers.get(status);
+    if (exact !== undefined || m.rangeSerializers.size === 0) return exact;
+    return m.rangeSerializers.get(`${Math.floor(status / 100)}xx`) ?? m.rangeSerializers.get("default");
   }
 
   #checkBody(m: CompiledMethod, request: HTTPServerRequest, failures: ValidationFailure[]): unknown {
@@ -132,11 +136,14 @@ function compile(cls: SchemaHolder, schema: HandlerSchema): CompiledSchema {
     const upper = m.headers === undefined ? undefined : upperCaseHeader(m.headers);
     if (upper !== undefined) fail(`${method} headers: name ${JSON.stringify(upper)} in lower case, as node gives it`);
     if (m.body !== undefined && cls.streamRequestBody === true) fail(`${method} has a body schema, but the handler streams its body`);
-    const serializers = new Map<string, Serializer>();
+    const serializers = new Map<number, Serializer>();
+    const rangeSerializers = new Map<string, Serializer>();
     for (const [status, responseSchema] of Object.entries(m.response ?? {} as ResponseSchemas)) {
       if (!/^(?:[1-5](?:\d\d|xx)|default)$/i.test(status)) fail(`${method} response status ${JSON.stringify(status)} is not a status, "2xx" or "default"`);
       try {
-        serializers.set(status.toLowerCase(), buildSerializer(responseSchema as object));
+        const serialize = buildSerializer(responseSchema as object);
+        if (/^\d+$/.test(status)) serializers.set(Number(status), serialize);
+        else rangeSerializers.set(status.toLowerCase(), serialize);
       } catch (err) {
         throw new TyphoonError(ErrorCode.SCHEMA, `Invalid schema of ${owner}: ${method} response ${status}: ${(err as Error).message}`, { cause: err });
       }
@@ -149,6 +156,7 @@ function compile(cls: SchemaHolder, schema: HandlerSchema): CompiledSchema {
       bodySchema: m.body,
       formBody: undefined,
       serializers,
+      rangeSerializers,
     });
   }
   return new CompiledSchema(owner, methods);

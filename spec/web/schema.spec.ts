@@ -275,3 +275,13 @@ t.test("the JSON body is parsed once: by the body step, shared by validation and
   t.same(res.json(), { same: true, name: "once" });
   t.equal(parsed, 1);
 });
+
+t.test("HEAD is validated by get's schema and answers its headers without a body", async (t) => {
+  const bad = await app.inject({ method: "HEAD", url: "/items/1" });
+  t.equal(bad.status, 400);
+  t.equal(bad.body.length, 0);
+  const ok = await app.inject({ method: "HEAD", url: "/items/1", headers: { "x-tenant": "3" } });
+  t.equal(ok.status, 200);
+  t.equal(ok.headers["content-type"], "application/json; charset=UTF-8");
+  t.equal(ok.body.length, 0);
+});
