@@ -2,7 +2,8 @@
  * Benchmark of schemas: a validated JSON POST (`{ name, qty }` → 201 with the item, through its
  * response schema) and a JSON response serialized through its schema, typhoon beside Fastify
  * with the same TypeBox schemas (`peers/schema-serve.ts`), measured in interleaved rounds by the
- * harness. Each row carries server CPU µs per request: on this shared machine the per-CPU-second
+ * harness, and typhoon's schema serializer beside its own `JSON.stringify` path on the same
+ * document. Each row carries server CPU µs per request: on this shared machine the per-CPU-second
  * ratio (Fastify's µs ÷ typhoon's) is the steadier figure.
  *
  *   node --import tsx scripts/bench/schema.ts          # alone: prints its rows
@@ -22,6 +23,7 @@ const TARGETS: readonly Target[] = [
   { key: "fastify POST /items", server: { label: "fastify", peer: "schema-fastify", scenario: "schema" }, path: "/items", request: POST },
   { key: "typhoon GET /report", server: { label: "typhoon", peer: "schema-typhoon", scenario: "schema" }, path: "/report" },
   { key: "fastify GET /report", server: { label: "fastify", peer: "schema-fastify", scenario: "schema" }, path: "/report" },
+  { key: "typhoon GET /report-plain", server: { label: "typhoon", peer: "schema-typhoon", scenario: "schema" }, path: "/report-plain" },
 ];
 
 /** Options of the schema rows; `only` skips them unless it is a substring of `schema`. */
@@ -38,23 +40,22 @@ export async function runSchemaBench(options: SchemaBenchOptions, say: (line: st
     const s = samples.get(key)!;
     return { rps: median(s.rps), cpu: median(s.cpu), cpuUs: median(s.cpuUs) };
   };
-  const row = (name: string, what: string): Row => {
-    const t = stat(`typhoon ${what}`);
-    const p = stat(`fastify ${what}`);
-    const notes = [["typhoon", t], ["fastify", p]].flatMap(([label, s]) => {
-      const cpu = (s as { cpu: number }).cpu;
-      return cpu < SATURATED ? [`${String(label)} server at ${Math.round(cpu * 100)}% of its core`] : [];
-    });
+  const row = (name: string, typhoonKey: string, peerKey: string, peerName: string): Row => {
+    const t = stat(typhoonKey);
+    const p = stat(peerKey);
+    const notes = [[typhoonKey, t], [peerKey, p]] as const;
+    const low = notes.flatMap(([key, s]) => s.cpu < SATURATED ? [`${key} server at ${Math.round(s.cpu * 100)}% of its core`] : []);
     return {
-      name, unit: "req/s", typhoon: Math.round(t.rps), peer: Math.round(p.rps), peerName: "Fastify, same schemas",
+      name, unit: "req/s", typhoon: Math.round(t.rps), peer: Math.round(p.rps), peerName,
       ratio: t.rps / p.rps, higherIsBetter: true, target: 1,
-      ...(notes.length === 0 ? {} : { note: notes.join("; ") }),
+      ...(low.length === 0 ? {} : { note: low.join("; ") }),
       ...(Number.isFinite(t.cpuUs) && Number.isFinite(p.cpuUs) ? { typhoonCpuUs: round1(t.cpuUs), peerCpuUs: round1(p.cpuUs) } : {}),
     };
   };
   return [
-    row("validated JSON POST { name, qty }", "POST /items"),
-    row("JSON response through its schema", "GET /report"),
+    row("validated JSON POST { name, qty }", "typhoon POST /items", "fastify POST /items", "Fastify, same schemas"),
+    row("JSON response through its schema", "typhoon GET /report", "fastify GET /report", "Fastify, same schemas"),
+    row("JSON response through its schema", "typhoon GET /report", "typhoon GET /report-plain", "typhoon, JSON.stringify"),
   ];
 }
 

@@ -31,5 +31,8 @@ export const REPORT = {
   internalNote: "not in the schema",
 };
 
+/** What `GET /report-plain` answers without a schema: the same bytes as `REPORT` through its schema. */
+export const REPORT_PLAIN = { id: REPORT.id, title: REPORT.title, tags: REPORT.tags, items: REPORT.items };
+
 /** The body the load generator posts. */
 export const POST_BODY = JSON.stringify({ name: "widget", qty: 3 });

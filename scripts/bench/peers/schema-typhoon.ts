@@ -3,7 +3,7 @@
  * serialization), served by `HTTPServer.listen` in one process.
  */
 import { Application, RequestHandler, type Validated } from "../../../core/index.ts";
-import { Item, NewItem, REPORT, Report } from "./schema-serve.ts";
+import { Item, NewItem, REPORT, REPORT_PLAIN, Report } from "./schema-serve.ts";
 
 let nextId = 1;
 
@@ -22,5 +22,13 @@ class ReportHandler extends RequestHandler {
   }
 }
 
-const server = await new Application([["/items", ItemsHandler], ["/report", ReportHandler]]).listen(0, "127.0.0.1");
+// The same document through JSON.stringify: what the schema's serializer is measured against.
+class PlainReportHandler extends RequestHandler {
+  get(): void {
+    this.write(REPORT_PLAIN);
+  }
+}
+
+const rules = [["/items", ItemsHandler], ["/report", ReportHandler], ["/report-plain", PlainReportHandler]] as const;
+const server = await new Application(rules).listen(0, "127.0.0.1");
 process.stdout.write(`listening ${server.address()!.port}\n`);
