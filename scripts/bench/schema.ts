@@ -11,7 +11,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { median, measure, type LoadOptions, type Row, type Target } from "./harness.ts";
-import { POST_BODY } from "./peers/schema-serve.ts";
+import { compileHandlerSchema } from "../../core/web/schema.ts";
+import { POST_BODY, REPORT, REPORT_PLAIN, Report } from "./peers/schema-serve.ts";
 
 /** A server below this share of its core was not the bottleneck (as in the suite). */
 const SATURATED = 0.85;
@@ -53,10 +54,37 @@ export async function runSchemaBench(options: SchemaBenchOptions, say: (line: st
     };
   };
   return [
+    serializeRow(),
     row("validated JSON POST { name, qty }", "typhoon POST /items", "fastify POST /items", "Fastify, same schemas"),
     row("JSON response through its schema", "typhoon GET /report", "fastify GET /report", "Fastify, same schemas"),
     row("JSON response through its schema", "typhoon GET /report", "typhoon GET /report-plain", "typhoon, JSON.stringify"),
   ];
+}
+
+/**
+ * The serializer alone, in this process: typhoon's compiled response serializer for `/report`
+ * beside `JSON.stringify` of the same document, best of 15 batches (interference only adds time,
+ * so the minimum is the steadiest figure on a busy machine).
+ */
+function serializeRow(): Row {
+  const serialize = compileHandlerSchema({ name: "ReportHandler", schema: { get: { response: { 200: Report } } } })!.serializer("GET", 200)!;
+  if (serialize(REPORT) !== JSON.stringify(REPORT_PLAIN)) throw new Error("the serializer and JSON.stringify disagree");
+  const best = (fn: () => string): number => {
+    let min = Infinity;
+    for (let batch = 0; batch < 15; batch++) {
+      const n = 20_000;
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) fn();
+      min = Math.min(min, Number(process.hrtime.bigint() - start) / n);
+    }
+    return min;
+  };
+  const typhoon = best(() => serialize(REPORT));
+  const peer = best(() => JSON.stringify(REPORT_PLAIN));
+  return {
+    name: "serialize the /report document (in-process)", unit: "ns", typhoon: Math.round(typhoon), peer: Math.round(peer),
+    peerName: "JSON.stringify", ratio: typhoon / peer, higherIsBetter: false, target: 1,
+  };
 }
 
 function round1(value: number): number {
@@ -68,6 +96,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
   const rows = await runSchemaBench({ seconds, rounds, connections: 64, warmupSeconds: Math.min(2, seconds) }, (l) => console.log(l));
   for (const r of rows) {
+    if (r.unit === "ns") {
+      console.log(`${r.name}: typhoon ${r.typhoon} ns, ${r.peerName} ${r.peer} ns, ratio ${r.ratio.toFixed(2)} (lower is better)`);
+      continue;
+    }
     const perCpu = r.typhoonCpuUs !== undefined && r.peerCpuUs !== undefined ? (r.peerCpuUs / r.typhoonCpuUs).toFixed(2) : "?";
     console.log(`${r.name}: typhoon ${r.typhoon} req/s, ${r.peerName} ${r.peer} req/s, ratio ${r.ratio.toFixed(2)}; `
       + `CPU µs/req ${r.typhoonCpuUs} vs ${r.peerCpuUs} → per CPU-second ${perCpu}×${r.note === undefined ? "" : ` (${r.note})`}`);
