@@ -130,6 +130,14 @@ export class Response {
     } else throw new TypeError(`write() takes a string, bytes or an object, not ${typeof chunk}`);
   }
 
+  /** Buffers text already serialized as JSON (a compiled response serializer's output). */
+  writeJson(text: string): void {
+    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "write() after finish()");
+    // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
+    this.#chunks.push(text.replace(/<\//g, "<\\/"));
+    this.#headers["content-type"] = "application/json; charset=UTF-8";
+  }
+
   /** After this response the connection is closed (an unread body, a length mismatch). */
   closeAfter(): void {
     this.#closeAfter = true;

@@ -4,7 +4,7 @@
  * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ErrorCode, Finish, HTTPError, TyphoonError } from "../errors.ts";
+import { ErrorCode, Finish, HTTPError, TyphoonError, ValidationError } from "../errors.ts";
 import { errorText, log } from "../log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
@@ -20,6 +20,8 @@ import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
 import type { DrainState } from "../server/drain-state.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
+import { compileHandlerSchema, emptyValid, validationPage, type CompiledSchema } from "./schema.ts";
+import type { HandlerSchema, ValidInput } from "./schema-types.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */
 export interface HandlerContext {
@@ -62,6 +64,8 @@ export class RequestHandler extends HandlerIO {
   static supportedMethods: readonly string[] = ["GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"];
   /** Stream the request body: `prepare()` on headers, then `dataReceived(chunk)` per chunk. */
   static streamRequestBody = false;
+  /** JSON Schemas of each method's input and responses (see `Validated` for typed `this.valid`). */
+  static schema?: HandlerSchema;
 
   /** Positional path groups, percent-decoded. */
   readonly pathArgs: (string | undefined)[];
@@ -74,6 +78,8 @@ export class RequestHandler extends HandlerIO {
   #detached = false;
   readonly #blockingThreshold: number | undefined;
   #inFlight: InFlight | null = null;
+  #schema: CompiledSchema | undefined;
+  #valid: ValidInput | undefined;
 
   constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -105,14 +111,16 @@ export class RequestHandler extends HandlerIO {
       watch.enter(this.#inFlight);
     }
     try {
+      const cls = this.constructor as typeof RequestHandler;
+      if (cls.schema !== undefined) this.#schema = compileHandlerSchema(cls);
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
       checkSupported(this, method);
       if (this.#ctx.rawGroups === true) this.#decodePathArgs();
-      const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
+      const streaming = cls.streamRequestBody;
       if (!streaming && hasBody(req)) {
         const { body, parsed } = await receiveBody(req, this.#ctx.server);
-        setRequestBody(this.request, body, parsed.arguments, parsed.files);
+        setRequestBody(this.request, body, parsed.arguments, parsed.files, parsed.json);
       }
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
       const prepared = this.#call("prepare", this.prepare, []);
@@ -120,7 +128,9 @@ export class RequestHandler extends HandlerIO {
       if (this.#out.finished || this.#detached) return;
       const fn = methodFunction(this, method);
       if (streaming) await receiveStream(req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
-      const args = this.pathKwargs === NO_KWARGS ? this.pathArgs : [this.pathKwargs];
+      const named = this.pathKwargs !== NO_KWARGS;
+      if (this.#schema !== undefined) this.#valid = this.#schema.validate(method, this.request, this.pathArgs, this.pathKwargs, named);
+      const args = named ? [this.pathKwargs] : this.pathArgs;
       const result = this.#call(method.toLowerCase(), fn, args);
       if (isThenable(result)) await result;
       if (!this.#out.finished && !this.#detached) this.finish();
@@ -135,6 +145,14 @@ export class RequestHandler extends HandlerIO {
     } finally {
       if (this.#inFlight !== null) watch!.leave(this.#inFlight);
     }
+  }
+
+  /**
+   * The request's params, query, headers and body as validated and coerced by the class's
+   * `static schema` (each `undefined` when the method's schema does not declare it).
+   */
+  get valid(): ValidInput {
+    return this.#valid ?? emptyValid();
   }
 
   /** Hook: called first with the rule's init arguments (Tornado's `initialize(**kwargs)`). */
@@ -203,7 +221,10 @@ export class RequestHandler extends HandlerIO {
    * Buffers output: a string (HTML by default), bytes, or a plain object/array sent as JSON.
    */
   write(chunk: string | Uint8Array | object): void {
-    this.#out.write(chunk);
+    // A response schema for the status serializes through its compiled serializer.
+    const serialize = typeof chunk === "object" && !(chunk instanceof Uint8Array) ? this.#schema?.serializer(this.request.method, this.#out.status) : undefined;
+    if (serialize === undefined) this.#out.write(chunk);
+    else this.#out.writeJson(serialize(chunk));
   }
 
   /**
@@ -308,7 +329,8 @@ export class RequestHandler extends HandlerIO {
     const error = info.error;
     const serveTrace = this.settings.serveTraceback ?? this.settings.debug ?? false;
     const trace = serveTrace && error !== undefined && !(error instanceof HTTPError) ? errorText(error) : undefined;
-    const page = errorPage(status, this.#out.reason, this.request.headers.accept, trace);
+    const page = error instanceof ValidationError ? validationPage(error.failures, this.request.headers.accept)
+      : errorPage(status, this.#out.reason, this.request.headers.accept, trace);
     this.setHeader("Content-Type", page.contentType);
     this.finish(page.body);
   }
