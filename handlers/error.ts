@@ -3,7 +3,7 @@
  * or a `defaultHandlerClass` that answers 404). Tornado's `ErrorHandler`.
  */
 import { ErrorCode, HTTPError, TyphoonError } from "../core/errors.ts";
-import { RequestHandler } from "../core/handler.ts";
+import { RequestHandler } from "../core/web/handler.ts";
 
 /** Init arguments of `ErrorHandler`. */
 export interface ErrorHandlerOptions {

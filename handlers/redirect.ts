@@ -3,7 +3,7 @@
  * (`{0}`, `{1}` ... or `{name}`), keeping the request's query string. Tornado's `RedirectHandler`.
  */
 import { ErrorCode, TyphoonError } from "../core/errors.ts";
-import { RequestHandler } from "../core/handler.ts";
+import { RequestHandler } from "../core/web/handler.ts";
 
 /** Init arguments of `RedirectHandler`. */
 export interface RedirectOptions {

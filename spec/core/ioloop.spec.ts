@@ -5,13 +5,13 @@ import t from "tap";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ExecutorError, TimeoutError, ErrorCode } from "../../core/errors.ts";
-import { IOLoop, type Executor } from "../../core/ioloop.ts";
+import { IOLoop, type Executor } from "../../core/loop/ioloop.ts";
 import { setLogger } from "../../core/log.ts";
 import { ThreadPoolExecutor } from "../../core/executor/pool.ts";
 import { spin } from "../../scripts/tasks.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const ioloopUrl = new URL("../../core/ioloop.ts", import.meta.url).href;
+const ioloopUrl = new URL("../../core/loop/ioloop.ts", import.meta.url).href;
 
 /** An IOLoop whose logged errors are collected. */
 function capturingLoop(): { loop: IOLoop; logged: string[] } {

@@ -5,10 +5,10 @@ import t from "tap";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ErrorCode } from "../../core/errors.ts";
-import { EventLoopMonitor, formatBlocking, loopMonitor, reportBlocking } from "../../core/loop-monitor.ts";
+import { EventLoopMonitor, formatBlocking, loopMonitor, reportBlocking } from "../../core/loop/loop-monitor.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const monitorUrl = new URL("../../core/loop-monitor.ts", import.meta.url).href;
+const monitorUrl = new URL("../../core/loop/loop-monitor.ts", import.meta.url).href;
 
 function block(ms: number): void {
   const started = performance.now();

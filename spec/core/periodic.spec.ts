@@ -3,8 +3,8 @@
 // on real timers.
 import t from "tap";
 import { ErrorCode } from "../../core/errors.ts";
-import { IOLoop, TimeoutHandle } from "../../core/ioloop.ts";
-import { nextTimeout, PeriodicCallback } from "../../core/periodic.ts";
+import { IOLoop, TimeoutHandle } from "../../core/loop/ioloop.ts";
+import { nextTimeout, PeriodicCallback } from "../../core/loop/periodic.ts";
 
 /** Tornado's `simulate_calls`: the deadlines produced when each call lasts `durations[i]` ms. */
 function simulateCalls(durations: number[], period = 10, jitter = 0, random?: () => number): number[] {

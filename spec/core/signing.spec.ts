@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import {
   createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, getSignatureKeyVersion, xsrfTokensMatch,
-} from "../../core/signing.ts";
+} from "../../core/http/signing.ts";
 
 const SECRET = "It's a secret to everybody";
 const SECRET_DICT = { 0: "asdfbasdf", 1: "12312312", 2: "2342342" };

@@ -2,7 +2,7 @@
  * PeriodicCallback: calls a function every `callbackTime` ms on Tornado's exact schedule, and the
  * pure schedule arithmetic behind it ({@link nextTimeout}), kept apart so it is tested exactly.
  */
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 import { IOLoop, type TimeoutHandle } from "./ioloop.ts";
 
 /**

@@ -4,20 +4,20 @@
  * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ErrorCode, Finish, HTTPError, TyphoonError } from "./errors.ts";
-import { errorText, log } from "./log.ts";
-import { reportBlocking } from "./loop-monitor.ts";
-import type { BlockingWatch, InFlight } from "./blocking.ts";
-import { hasBody, receiveBody, receiveStream } from "./body.ts";
+import { ErrorCode, Finish, HTTPError, TyphoonError } from "../errors.ts";
+import { errorText, log } from "../log.ts";
+import { reportBlocking } from "../loop/loop-monitor.ts";
+import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
+import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
 import { SAFE_METHODS, allowedMethods, methodFunction, type Hook } from "./methods.ts";
 import {
   bodyLength, checkHeader, errorPage, etagMatches, etagOf, isBodyless, joinChunks, sendHead, sendWhole,
   type Body, type HeaderMap,
 } from "./respond.ts";
 import { HandlerIO } from "./handler-io.ts";
-import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "./compress.ts";
+import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "../http/compress.ts";
 import type { HTTPServerRequest } from "./request.ts";
-import type { ServerContext } from "./server-options.ts";
+import type { ServerContext } from "../server/options.ts";
 import type { Application } from "./app.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */

@@ -7,11 +7,11 @@
 import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 import { drainListening } from "./drain.ts";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 import { acceptHandedConnections, CHILD_MESSAGE } from "./handoff.ts";
 import type { BindAddress, HTTPServer } from "./httpserver.ts";
-import { log } from "./log.ts";
-import { DEFAULTS } from "./server-options.ts";
+import { log } from "../log.ts";
+import { DEFAULTS } from "./options.ts";
 import { CHILD_ENV, Supervisor } from "./supervisor.ts";
 
 /**

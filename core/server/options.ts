@@ -3,7 +3,7 @@
  * reads on every request (limits, proxy trust, whether the server is draining).
  */
 import type { SecureContextOptions, TlsOptions } from "node:tls";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** Options of `new HTTPServer(app, options)`. Sizes in bytes, times in ms. */
 export interface HTTPServerOptions {

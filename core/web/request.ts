@@ -7,8 +7,8 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { isIP } from "node:net";
-import { parseCookies } from "./cookies.ts";
-import { parseQueryString, type ArgumentMap, type FileMap } from "./body.ts";
+import { parseCookies } from "../http/cookies.ts";
+import { parseQueryString, type ArgumentMap, type FileMap } from "../http/body.ts";
 
 /** How the server that received the request interprets proxies. */
 export interface ProxyOptions {

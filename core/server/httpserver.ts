@@ -7,9 +7,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { declaredTooLarge } from "./body.ts";
-import { ErrorCode, TyphoonError } from "./errors.ts";
-import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
+import { declaredTooLarge } from "../http/body.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
+import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 
 /** How long a connection answered with a client error may stay half-open (ms). */

@@ -5,8 +5,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
-import { ErrorCode, ExecutorError, TimeoutError, TyphoonError } from "./errors.ts";
-import { log } from "./log.ts";
+import { ErrorCode, ExecutorError, TimeoutError, TyphoonError } from "../errors.ts";
+import { log } from "../log.ts";
 import { loopMonitor, type LoopStats } from "./loop-monitor.ts";
 
 /** What `runInExecutor` needs: a `ThreadPoolExecutor`, or any object with this `submit`. */
@@ -223,7 +223,7 @@ export class IOLoop {
    * when `executor` is `null`/`undefined`; rejects with an `ExecutorError` if there is none.
    *
    * @example
-   * loop.setDefaultExecutor(new ThreadPoolExecutor({ module: new URL("./tasks.ts", import.meta.url) }));
+   * loop.setDefaultExecutor(new ThreadPoolExecutor({ module: new URL("../tasks.ts", import.meta.url) }));
    * const sum = await loop.runInExecutor<number>(null, "spin", 5);
    */
   async runInExecutor<R>(executor: Executor | null | undefined, task: string, ...args: unknown[]): Promise<R> {

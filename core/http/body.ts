@@ -5,9 +5,9 @@
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { createGunzip, createInflate } from "node:zlib";
-import { ErrorCode, HTTPError } from "./errors.ts";
-import type { HTTPServerRequest } from "./request.ts";
-import type { ServerContext } from "./server-options.ts";
+import { ErrorCode, HTTPError } from "../errors.ts";
+import type { HTTPServerRequest } from "../web/request.ts";
+import type { ServerContext } from "../server/options.ts";
 
 /** Arguments by name; every name has one or more values, in order. */
 export type ArgumentMap = Record<string, string[]>;

@@ -2,7 +2,7 @@
  * Which HTTP methods a handler answers: the lifecycle's method check (405 with `Allow`), HEAD
  * through `get()` when there is no `head()`, and the default answer to OPTIONS.
  */
-import { HTTPError } from "./errors.ts";
+import { HTTPError } from "../errors.ts";
 import type { RequestHandler } from "./handler.ts";
 
 /** The HTTP methods a handler may implement. */

@@ -2,12 +2,12 @@
  * The input side of a handler, as the base of `RequestHandler`: arguments, the JSON body,
  * cookies and Tornado-compatible signed cookies, XSRF protection, and the current user.
  */
-import { ErrorCode, HTTPError, MissingArgumentError, TyphoonError } from "./errors.ts";
-import { parseJson } from "./body.ts";
-import { serializeCookie, type CookieOptions } from "./cookies.ts";
-import { createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, xsrfTokensMatch, type SecretSpec } from "./signing.ts";
+import { ErrorCode, HTTPError, MissingArgumentError, TyphoonError } from "../errors.ts";
+import { parseJson } from "../http/body.ts";
+import { serializeCookie, type CookieOptions } from "../http/cookies.ts";
+import { createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, xsrfTokensMatch, type SecretSpec } from "../http/signing.ts";
 import { escapeHtml } from "./respond.ts";
-import type { ArgumentMap } from "./body.ts";
+import type { ArgumentMap } from "../http/body.ts";
 import type { HTTPServerRequest } from "./request.ts";
 import type { AppSettings, Application } from "./app.ts";
 

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import * as crypto from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { ErrorCode, TyphoonError, reasonPhrase } from "./errors.ts";
+import { ErrorCode, TyphoonError, reasonPhrase } from "../errors.ts";
 
 /** Response headers, by lower-cased name. */
 export type HeaderMap = Record<string, string | string[]>;

@@ -8,7 +8,7 @@
  * value itself.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** A signing secret: one string, or several keyed by key version (for key rotation). */
 export type SecretSpec = string | { [version: number]: string };

@@ -4,21 +4,21 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { ErrorCode, HTTPError, TyphoonError } from "./errors.ts";
-import { log } from "./log.ts";
-import { loopMonitor } from "./loop-monitor.ts";
-import { BlockingWatch } from "./blocking.ts";
+import { ErrorCode, HTTPError, TyphoonError } from "../errors.ts";
+import { log } from "../log.ts";
+import { loopMonitor } from "../loop/loop-monitor.ts";
+import { BlockingWatch } from "../loop/blocking.ts";
 import { Router, type RouteMatch } from "./router.ts";
 import { RequestHandler, noKwargs, type HandlerContext } from "./handler.ts";
 import { HTTPServerRequest, hostNameOf } from "./request.ts";
 import { sendErrorPage } from "./respond.ts";
-import { STANDALONE, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
-import { HTTPServer } from "./httpserver.ts";
+import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
+import { HTTPServer } from "../server/httpserver.ts";
 import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
-import type { CookieOptions } from "./cookies.ts";
-import type { SecretSpec } from "./signing.ts";
-import { StaticFileHandler } from "../handlers/static.ts";
-import { WebSocketHandler, rejectUpgrade, upgradeResponse } from "../handlers/websocket.ts";
+import type { CookieOptions } from "../http/cookies.ts";
+import type { SecretSpec } from "../http/signing.ts";
+import { StaticFileHandler } from "./static.ts";
+import { acceptsUpgrades, rejectUpgrade, upgradeResponse } from "./upgrade.ts";
 
 /** A handler class: `RequestHandler` or a subclass. */
 export type HandlerClass = typeof RequestHandler;
@@ -188,7 +188,7 @@ export class Application {
     const q = target.indexOf("?");
     const match = this.find(req.headers.host, q === -1 ? target : target.slice(0, q));
     if (match === null) return rejectUpgrade(socket, 404);
-    if (!(match.route.target.handler.prototype instanceof WebSocketHandler)) {
+    if (!acceptsUpgrades(match.route.target.handler)) {
       if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") return rejectUpgrade(socket, 400);
       // Another protocol (h2c, which `curl --http2` asks for): RFC 9110 §7.8 lets a server
       // ignore it, so the request is answered over HTTP/1.1 and the connection closed. Node

@@ -7,10 +7,10 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
 import type { BindAddress } from "./httpserver.ts";
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 import type { Scheduling } from "./process.ts";
 
 /** What a supervisor runs. */
