@@ -5,9 +5,9 @@
  * prom-client is loaded on the first scrape; an app without this handler never loads it.
  */
 import type { Registry } from "prom-client";
-import { RequestHandler } from "../core/handler.ts";
-import { metricsRegistry, scrape } from "../core/metrics.ts";
-import { taskId } from "../core/process.ts";
+import { RequestHandler } from "../core/web/handler.ts";
+import { metricsRegistry, scrape } from "../core/web/metrics.ts";
+import { taskId } from "../core/server/process.ts";
 
 /**
  * Answers a Prometheus scrape.

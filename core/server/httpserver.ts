@@ -11,6 +11,7 @@ import { declaredTooLarge } from "../http/body.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
+import { checkTarget, listenOn, type ListenTarget } from "./listen.ts";
 
 /** How long a connection answered with a client error may stay half-open (ms). */
 const CLIENT_ERROR_LINGER = 1000;
@@ -27,7 +28,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 
 /** Where `bind()` asked to listen. */
 export interface BindAddress {
-  readonly port: number;
+  /** A port, `{ path }` (Unix socket) or `{ fd }` (an inherited listening descriptor). */
+  readonly target: ListenTarget;
   readonly host: string | undefined;
 }
 
@@ -53,28 +55,22 @@ export class HTTPServer {
     this.#target = appOrListener;
   }
 
-  /** Binds and serves in this process; resolves when listening. */
-  async listen(port: number, host?: string): Promise<void> {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid port ${String(port)}`);
-    }
+  /**
+   * Binds and serves in this process; resolves when listening. `target` is a port, `{ path }`
+   * (a Unix socket; a stale socket file is replaced; `socketMode` sets its permissions) or
+   * `{ fd }` (an inherited listening descriptor, e.g. {@link listenFromEnvironment}'s).
+   */
+  async listen(target: ListenTarget, host?: string, extra: { reusePort?: boolean } = {}): Promise<void> {
+    checkTarget(target);
     const server = this.#create();
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ port, host, exclusive: false }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenOn(server, target, host, extra);
     drainOnSignals(this); // SIGTERM/SIGINT: drain, then exit 0 (process.ts)
   }
 
-  /** Remembers the address for `start()`; nothing is opened yet. */
-  bind(port: number, host?: string): void {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid port ${String(port)}`);
-    }
-    this.#bound = { port, host };
+  /** Remembers the address for `start()` (a port, `{ path }` or `{ fd }`); nothing is opened yet. */
+  bind(target: ListenTarget, host?: string): void {
+    checkTarget(target);
+    this.#bound = { target, host };
   }
 
   /**
@@ -151,6 +147,7 @@ export class HTTPServer {
       // deadline is off; the head deadline is checked often enough to cut slowloris promptly.
       requestTimeout: 0,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
+      ...(o.maxRequestsPerSocket !== undefined ? { maxRequestsPerSocket: o.maxRequestsPerSocket } : {}),
       noDelay: true,
     };
     const target = this.#target;

@@ -29,6 +29,12 @@ export interface HTTPServerOptions {
   ssl?: TlsOptions & SecureContextOptions;
   /** Grace period for in-flight requests when stopping on a signal (default 30 s). */
   drainTimeout?: number;
+  /** Requests served on one keep-alive connection before it is closed (default: no limit; node's option). */
+  maxRequestsPerSocket?: number;
+  /** Longest a handler may take (ms, default none): then `this.signal` aborts and, if nothing was sent, the client gets 503. */
+  requestTimeout?: number;
+  /** On SIGTERM, how long `HealthHandler` answers 503 while everything else is still served, before draining (ms, default 0). */
+  drainDelay?: number;
 }
 
 /** The resolved options plus live state, as the request path reads them. */
@@ -39,6 +45,8 @@ export interface ServerContext {
   readonly maxBodySize: number;
   readonly bodyTimeout: number;
   readonly decompressRequest: boolean;
+  /** `requestTimeout` in ms; 0 for none. */
+  readonly requestTimeout: number;
   /** True while the server drains: responses say `Connection: close`. */
   draining: boolean;
 }
@@ -55,7 +63,7 @@ export const DEFAULTS = {
 
 /** Resolves options into the context shared with the request path. Throws for invalid values. */
 export function serverContext(options: HTTPServerOptions = {}): ServerContext {
-  for (const key of ["maxBodySize", "maxHeaderSize", "idleConnectionTimeout", "headersTimeout", "bodyTimeout", "drainTimeout"] as const) {
+  for (const key of ["maxBodySize", "maxHeaderSize", "idleConnectionTimeout", "headersTimeout", "bodyTimeout", "drainTimeout", "maxRequestsPerSocket", "requestTimeout", "drainDelay"] as const) {
     const value = options[key];
     if (value !== undefined && !(typeof value === "number" && value >= 0 && !Number.isNaN(value))) {
       throw new TyphoonError(ErrorCode.INVALID_OPTION, `HTTPServer option ${key} must be a number ≥ 0, got ${String(value)}`);
@@ -68,6 +76,7 @@ export function serverContext(options: HTTPServerOptions = {}): ServerContext {
     maxBodySize: options.maxBodySize ?? DEFAULTS.maxBodySize,
     bodyTimeout: options.bodyTimeout ?? DEFAULTS.bodyTimeout,
     decompressRequest: options.decompressRequest === true,
+    requestTimeout: options.requestTimeout ?? 0,
     draining: false,
   };
 }

@@ -12,6 +12,7 @@ import { acceptHandedConnections, CHILD_MESSAGE } from "./handoff.ts";
 import type { BindAddress, HTTPServer } from "./httpserver.ts";
 import { log } from "../log.ts";
 import { DEFAULTS } from "./options.ts";
+import { checkReusePort, describeTarget } from "./listen.ts";
 import { CHILD_ENV, Supervisor } from "./supervisor.ts";
 
 /**
@@ -24,10 +25,13 @@ import { CHILD_ENV, Supervisor } from "./supervisor.ts";
  *   the children in turn, busy or not.
  * - `"shared"`: Node's `SCHED_NONE`: every child accepts on the shared socket; only a free child
  *   accepts, but the kernel spreads connections unevenly.
+ * - `"reuseport"`: each child binds its own `SO_REUSEPORT` socket on the port and the kernel
+ *   balances connections over them (Tornado's recommended deployment). Needs a fixed TCP port
+ *   and Node 22.12+ (`server.listen`'s `reusePort`); elsewhere `start()` throws `E_UNSUPPORTED`.
  */
-export type Scheduling = "least-busy" | "round-robin" | "shared";
+export type Scheduling = "least-busy" | "round-robin" | "shared" | "reuseport";
 
-const SCHEDULINGS: readonly Scheduling[] = ["least-busy", "round-robin", "shared"];
+const SCHEDULINGS: readonly Scheduling[] = ["least-busy", "round-robin", "shared", "reuseport"];
 
 /** Options of `HTTPServer.start()`. */
 export interface StartOptions {
@@ -42,7 +46,7 @@ export interface ForkOptions {
   /** Restarts allowed in total before the supervisor gives up (default 100). */
   maxRestarts?: number;
   /** Node's cluster scheduling for servers the children open (default `"round-robin"`). */
-  scheduling?: Exclude<Scheduling, "least-busy">;
+  scheduling?: Exclude<Scheduling, "least-busy" | "reuseport">;
   /** Grace period given to children to drain on SIGTERM/SIGHUP before they are killed (default 30 s). */
   drainTimeout?: number;
 }
@@ -109,10 +113,11 @@ export async function startServer(server: HTTPServer, address: BindAddress, numP
   const count = processCount(numProcesses);
   if (id !== null) return serveChild(server, address);
   // A worker of a cluster the app runs itself: that cluster's primary shares the port.
-  if (cluster.isWorker) return server.listen(address.port, address.host);
+  if (cluster.isWorker) return server.listen(address.target, address.host);
   const scheduling = resolveScheduling(options.scheduling);
   const maxRestarts = restartLimit(options.maxRestarts);
-  if (count === 1) return server.listen(address.port, address.host);
+  if (scheduling === "reuseport") checkReusePortAddress(address);
+  if (count === 1) return server.listen(address.target, address.host);
   const supervisor = new Supervisor({
     count, maxRestarts, scheduling, address,
     drainTimeout: server.options.drainTimeout ?? DEFAULTS.drainTimeout,
@@ -128,7 +133,8 @@ async function serveChild(server: HTTPServer, address: BindAddress): Promise<voi
     watchSignalsAsChild();
     onDrain(() => intake.drain(server.options.drainTimeout ?? DEFAULTS.drainTimeout));
   } else {
-    await server.listen(address.port, address.host); // Node's cluster shares the port
+    // Node's cluster shares the port, or with reuseport this child opens its own socket.
+    await server.listen(address.target, address.host, { reusePort: scheduling === "reuseport" });
     watchSignalsAsChild();
   }
   process.send?.({ [CHILD_MESSAGE]: "ready" });
@@ -182,6 +188,15 @@ function processCount(n: number | undefined): number {
   if (n === undefined || n === 0) return cpuCount();
   if (!Number.isInteger(n) || n < 0) throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid number of processes ${String(n)}`);
   return n;
+}
+
+// reuseport: the kernel balances over sockets bound to one fixed TCP port; port 0 would give
+// each child a port of its own.
+function checkReusePortAddress(address: BindAddress): void {
+  checkReusePort();
+  if (typeof address.target !== "number" || address.target === 0) {
+    throw new TyphoonError(ErrorCode.INVALID_OPTION, `scheduling "reuseport" needs a fixed TCP port, got ${describeTarget(address.target, address.host)}`);
+  }
 }
 
 function restartLimit(n: number | undefined): number {

@@ -11,6 +11,7 @@ import { ErrorCode, TyphoonError } from "../errors.ts";
 import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
 import type { BindAddress } from "./httpserver.ts";
 import { log } from "../log.ts";
+import { forgetWorker, onMetricsMessage, type GatherSource } from "./metrics-gather.ts";
 import type { Scheduling } from "./process.ts";
 
 /** What a supervisor runs. */
@@ -58,6 +59,11 @@ export class Supervisor {
   #stopping = false;
   #reloading = false;
   #exitCode = 0;
+  /** What a metrics scrape under start(n) gathers from (`metrics-gather.ts`). */
+  readonly #gatherSource: GatherSource = {
+    readyWorkers: () => [...this.#children].filter((c) => c.ready).map((c) => c.worker),
+    restarts: () => this.#restarts,
+  };
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -139,6 +145,7 @@ export class Supervisor {
     this.#children.add(child);
     this.#slots[task] = child;
     worker.on("message", (message: unknown) => {
+      if (onMetricsMessage(this.#gatherSource, worker, message)) return;
       if (!noteLoad(child, message) || messageKind(message) !== "ready") return;
       child.ready = true;
       this.#handoff?.wake();
@@ -157,6 +164,7 @@ export class Supervisor {
         unsent.delete(socket);
         done(new Error("the child exited before taking the connection"));
       }
+      forgetWorker(worker);
       this.#exited(child, code, signal);
     });
     return child;

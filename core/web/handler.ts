@@ -4,8 +4,9 @@
  * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ErrorCode, Finish, HTTPError, TyphoonError } from "../errors.ts";
-import { errorText, log } from "../log.ts";
+import { AbortError, ErrorCode, Finish, HTTPError, TimeoutError, TyphoonError } from "../errors.ts";
+import { errorText, type Logger } from "../log.ts";
+import { REQUEST_ID_HEADER, requestIdOf } from "./access-log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
 import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
@@ -30,6 +31,8 @@ export interface HandlerContext {
   readonly pathKwargs: Record<string, string | undefined>;
   /** The application's blocking watchdog, when `blockingThreshold` is set. */
   readonly watch?: BlockingWatch | undefined;
+  /** The route label of logs and metrics: the rule's name or pattern (default `(none)`). */
+  readonly route?: string;
 }
 
 // Hooks take whatever their subclass declares; they are called with the request's values.
@@ -72,6 +75,11 @@ export class RequestHandler extends HandlerIO {
   #compressor: StreamCompressor | null = null;
   readonly #blockingThreshold: number | undefined;
   #inFlight: InFlight | null = null;
+  #requestId: string | undefined;
+  #log: Logger | undefined;
+  #bytes = 0;
+  #abort: AbortController | null = null;
+  #deadline: NodeJS.Timeout | undefined;
 
   constructor(application: Application, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -94,6 +102,8 @@ export class RequestHandler extends HandlerIO {
     const method = this.request.method;
     // Only handlers that override the hook pay for a close listener.
     if (this.onConnectionClose !== RequestHandler.prototype.onConnectionClose) res.once("close", () => this.#connectionClosed());
+    const timeout = this.#ctx.server.requestTimeout;
+    if (timeout > 0) this.#deadline = setTimeout(() => this.#timedOut(timeout), timeout);
     const watch = this.#ctx.watch;
     if (watch !== undefined) {
       this.#inFlight = { method, path: this.request.path, handler: this.constructor.name, hook: "initialize" };
@@ -231,6 +241,7 @@ export class RequestHandler extends HandlerIO {
     }
     const body = joinChunks(this.#chunks);
     this.#chunks = [];
+    this.#bytes += bodyLength(body);
     if (this.#compressor !== null) return this.#compressor.write(body);
     if (bodyLength(body) === 0 || res.destroyed) return Promise.resolve();
     if (res.write(body)) return Promise.resolve();
@@ -248,6 +259,7 @@ export class RequestHandler extends HandlerIO {
     const res = this.#ctx.res;
     if (this.#headersWritten) {
       const rest = joinChunks(this.#chunks);
+      this.#bytes += bodyLength(rest);
       if (this.#compressor !== null) this.#compressor.end(rest);
       else if (bodyLength(rest) > 0) res.end(rest);
       else res.end();
@@ -271,6 +283,7 @@ export class RequestHandler extends HandlerIO {
         if (this.#headers["content-length"] === undefined) this.#headers["content-length"] = String(bodyLength(body));
       }
       this.#prepareHeaders();
+      if (body !== null && method !== "HEAD") this.#bytes = bodyLength(body);
       sendWhole(res, this.#status, this.#reason, this.#headers, body);
     }
     this.#chunks = [];
@@ -286,6 +299,44 @@ export class RequestHandler extends HandlerIO {
   /** Whether the headers have been sent. */
   get headersWritten(): boolean {
     return this.#headersWritten;
+  }
+
+  /**
+   * The request's id: the client's `X-Request-Id` (or the `requestIdHeader` setting's header)
+   * when it is 1–200 visible ASCII characters, else a generated one. Sent back in that header,
+   * and the `reqId` of every record about the request.
+   */
+  get requestId(): string {
+    if (this.#requestId === undefined) {
+      const header = this.settings.requestIdHeader;
+      this.#requestId = requestIdOf(this.#ctx.req, header === false ? false : header === undefined ? REQUEST_ID_HEADER : header.toLowerCase());
+    }
+    return this.#requestId;
+  }
+
+  /**
+   * The request's logger: the app's logger with `reqId` bound.
+   *
+   * @example
+   * this.log.info({ user: id }, "profile updated");
+   */
+  get log(): Logger {
+    return (this.#log ??= this.application.logger.child({ reqId: this.requestId }));
+  }
+
+  /**
+   * Aborts when the request times out (`requestTimeout`; the client then gets 503 if nothing
+   * was sent) or the client closes the connection first. Pass it to work that should stop then.
+   */
+  get signal(): AbortSignal {
+    if (this.#abort === null) {
+      const abort = this.#abort = new AbortController();
+      const res = this.#ctx.res;
+      res.once("close", () => {
+        if (!res.writableFinished && !abort.signal.aborted) abort.abort(new AbortError("The client closed the connection"));
+      });
+    }
+    return this.#abort.signal;
   }
 
   /** Whether the server is draining (stopping): `HealthHandler` answers 503 then. */
@@ -327,7 +378,7 @@ export class RequestHandler extends HandlerIO {
   sendError(status = 500, info: { error?: unknown } = {}): void {
     if (this.#headersWritten) {
       // The status line is gone: the only honest signal left is to cut the connection.
-      log.error(`Cannot send error ${status} after headers were written; closing the connection`);
+      this.log.error(`Cannot send error ${status} after headers were written; closing the connection`);
       if (!this.#finished) {
         this.#finished = true;
         this.#ctx.res.destroy();
@@ -341,7 +392,7 @@ export class RequestHandler extends HandlerIO {
       this.setStatus(status, error instanceof HTTPError ? error.reason : undefined);
     } catch (err) {
       // A reason with CR/LF (often built from user input) or an impossible status: answer 500.
-      log.error(`Invalid error status or reason for ${this.#summary()}`, err);
+      this.log.error({ err }, `Invalid error status or reason for ${this.#summary()}`);
       status = 500;
       this.setStatus(500);
     }
@@ -349,7 +400,7 @@ export class RequestHandler extends HandlerIO {
     try {
       this.writeError(status, info);
     } catch (err) {
-      log.error(`Uncaught exception in writeError for ${this.#summary()}`, err);
+      this.log.error({ err }, `Uncaught exception in writeError for ${this.#summary()}`);
       this.clear();
       this.setStatus(500);
       this.#chunks = [];
@@ -380,6 +431,8 @@ export class RequestHandler extends HandlerIO {
   #prepareHeaders(): void {
     const cookies = this.newCookieHeaders();
     if (cookies.length > 0) this.#headers["set-cookie"] = cookies;
+    const idHeader = this.settings.requestIdHeader;
+    this.#headers[typeof idHeader === "string" ? idHeader.toLowerCase() : REQUEST_ID_HEADER] = this.requestId;
     const server = this.#ctx.server;
     if (server.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
     // A streaming handler that answered before reading the body (a 401 from prepare()): the
@@ -401,7 +454,7 @@ export class RequestHandler extends HandlerIO {
       const ms = performance.now() - start;
       if (ms > threshold) {
         reportBlocking({ method: this.request.method, path: this.request.path, handler: this.constructor.name, hook, ms },
-          (message) => log.warn(message));
+          (message) => this.log.warn(message));
         this.#ctx.watch?.noteReported();
       }
     }
@@ -413,17 +466,19 @@ export class RequestHandler extends HandlerIO {
       return;
     }
     if (this.#finished || this.#detached) {
-      log.error(`Exception after the response was finished in ${this.#summary()}`, err);
+      // A handler that went on after requestTimeout answered for it: expected, not an error.
+      if (this.#abort?.signal.reason instanceof TimeoutError && err instanceof TyphoonError && err.code === ErrorCode.RESPONSE_FINISHED) return;
+      this.log.error({ err }, `Exception after the response was finished in ${this.#summary()}`);
       return;
     }
     if (err instanceof HTTPError) {
-      if (err.logMessage !== undefined) log.warn(`${err.status} ${this.#summary()}: ${err.logMessage}`);
+      if (err.logMessage !== undefined) this.log.warn(`${err.status} ${this.#summary()}: ${err.logMessage}`);
       // The unread body would be parsed as the next request: close the connection after answering.
       if (err.status === 413 || err.status === 408) this.#closeAfter = true;
       this.sendError(err.status, { error: err });
       return;
     }
-    log.error(`Uncaught exception ${this.#summary()}`, err);
+    this.log.error({ err }, `Uncaught exception ${this.#summary()}`);
     this.sendError(500, { error: err });
   }
 
@@ -432,13 +487,13 @@ export class RequestHandler extends HandlerIO {
     try {
       this.onConnectionClose();
     } catch (err) {
-      log.error(`Exception in onConnectionClose of ${this.#summary()}`, err);
+      this.log.error({ err }, `Exception in onConnectionClose of ${this.#summary()}`);
     }
   }
 
   #lastResort(err: unknown): void {
     try {
-      log.error(`Exception while handling an error in ${this.#summary()}`, err);
+      this.log.error({ err }, `Exception while handling an error in ${this.#summary()}`);
     } catch {
       // The logger is what failed; nothing is left to report to.
     }
@@ -451,13 +506,23 @@ export class RequestHandler extends HandlerIO {
     }
   }
 
+  #timedOut(timeout: number): void {
+    this.#deadline = undefined;
+    if (this.#finished || this.#detached) return;
+    void this.signal;
+    this.#abort!.abort(new TimeoutError(`The request took longer than requestTimeout (${timeout} ms)`));
+    this.log.warn(`${this.#summary()} timed out after ${timeout} ms`);
+    if (!this.#headersWritten) this.sendError(503);
+  }
+
   #afterFinish(): void {
-    this.application.logRequest(this);
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.application.logRequest(this, this.#ctx.route, this.#bytes);
     try {
       const r = this.onFinish();
-      if (isThenable(r)) r.then(undefined, (err: unknown) => log.error(`Exception in onFinish of ${this.#summary()}`, err));
+      if (isThenable(r)) r.then(undefined, (err: unknown) => this.log.error({ err }, `Exception in onFinish of ${this.#summary()}`));
     } catch (err) {
-      log.error(`Exception in onFinish of ${this.#summary()}`, err);
+      this.log.error({ err }, `Exception in onFinish of ${this.#summary()}`);
     }
   }
 

@@ -43,7 +43,7 @@ for (const processes of [1, 2]) {
     await start(t, { SOCKET: socket, PROCESSES: String(processes) });
     const res = await getUnix(socket, "/");
     t.same(res, { status: 200, body: "main" });
-    if (!hasCurl) t.skip("curl is not installed");
+    if (!hasCurl) t.comment("curl is not installed: checked with node's socketPath only");
     else {
       const curl = spawnSync("curl", ["-s", "--unix-socket", socket, "http://localhost/items/3"], { encoding: "utf8" });
       t.match(JSON.parse(curl.stdout), { id: "3" }, "curl --unix-socket reaches the app");

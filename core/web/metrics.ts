@@ -14,12 +14,12 @@
  */
 import cluster from "node:cluster";
 import type { Registry } from "prom-client";
-import { log } from "./log.ts";
-import { loopMonitor } from "./loop-monitor.ts";
-import { liveExecutors } from "./executor/pool.ts";
-import { CHILD_MESSAGE } from "./handoff.ts";
-import { taskId } from "./process.ts";
-import { restartsMetric } from "./metrics-gather.ts";
+import { log } from "../log.ts";
+import { loopMonitor } from "../loop/loop-monitor.ts";
+import { liveExecutors } from "../executor/pool.ts";
+import { CHILD_MESSAGE } from "../server/handoff.ts";
+import { taskId } from "../server/process.ts";
+import { restartsMetric } from "../server/metrics-gather.ts";
 
 /** The route label of requests no rule matched. */
 export const NO_ROUTE = "(none)";
@@ -47,7 +47,7 @@ interface MethodStats {
 }
 
 /** Counts of one process: requests by method/route/status, durations, and requests in flight. */
-class RequestMetrics {
+export class RequestMetrics {
   inFlight = 0;
   readonly #routes = new Map<string, Map<string, MethodStats>>();
 
@@ -132,7 +132,9 @@ export async function localMetrics(task: number | null): Promise<MetricJSON[]> {
   const registry = await metricsRegistry();
   const own = [...requestMetrics().toJSON(), ...runtimeMetrics()];
   const fromRegistry = (await registry.getMetricsAsJSON()) as unknown as MetricJSON[];
-  const all = [...own, ...fromRegistry];
+  // prom-client's default `nodejs_active_*_total` are gauges with a counter's suffix, which
+  // `promtool check metrics` rejects; `nodejs_active_handles` and friends say the same.
+  const all = [...own, ...fromRegistry.filter((m) => !(m.type === "gauge" && m.name.endsWith("_total")))];
   // Aggregation runs even for one process (one code path): every metric is summed, and a
   // per-process gauge keeps its own series through its `task` label. prom-client's defaults
   // would otherwise drop (`omit`) or pick (`first`) series.
@@ -178,10 +180,11 @@ function runtimeMetrics(): MetricJSON[] {
   tasks.push({ value: completed, labels: { outcome: "completed" } }, { value: failed, labels: { outcome: "failed" } });
   return [
     {
-      name: "typhoon_event_loop_delay_seconds", help: "Event-loop delay since the previous scrape, by quantile.", type: "gauge", aggregator: "sum",
+      // A gauge by percentile, not a summary: the sampler keeps no running sum or count.
+      name: "typhoon_event_loop_delay_seconds", help: "Event-loop delay since the previous scrape, by percentile (100 is the maximum).", type: "gauge", aggregator: "sum",
       values: [
-        { value: d.p50 / 1000, labels: { quantile: "0.5" } }, { value: d.p90 / 1000, labels: { quantile: "0.9" } },
-        { value: d.p99 / 1000, labels: { quantile: "0.99" } }, { value: d.max / 1000, labels: { quantile: "1" } },
+        { value: d.p50 / 1000, labels: { percentile: "50" } }, { value: d.p90 / 1000, labels: { percentile: "90" } },
+        { value: d.p99 / 1000, labels: { percentile: "99" } }, { value: d.max / 1000, labels: { percentile: "100" } },
       ],
     },
     { name: "typhoon_event_loop_utilization", help: "Share of time the event loop was busy since the previous scrape (0..1).", type: "gauge", aggregator: "sum", values: [{ value: loop.utilization, labels: {} }] },

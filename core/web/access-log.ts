@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 
 /** The header a request id is read from and sent back in, unless `requestIdHeader` renames it. */
 export const REQUEST_ID_HEADER = "x-request-id";

@@ -9,7 +9,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { listenFromEnvironment, listenOn, reusePortSupported, checkReusePort } from "../../core/listen.ts";
+import { listenFromEnvironment, listenOn, reusePortSupported, checkReusePort } from "../../core/server/listen.ts";
 import { ErrorCode } from "../../core/errors.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "typhoon-listen-"));

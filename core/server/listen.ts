@@ -4,9 +4,10 @@
  * is already listening (`{ fd }`; systemd's socket activation through {@link listenFromEnvironment}).
  * Also `SO_REUSEPORT` for `start(n, { scheduling: "reuseport" })`, where Node has it.
  */
+import cluster from "node:cluster";
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { connect, type ListenOptions, type Server } from "node:net";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** A Unix-domain socket to listen on. */
 export interface UnixSocketTarget {
@@ -72,7 +73,8 @@ export async function listenOptions(target: ListenTarget, host: string | undefin
     return { port: target, host, exclusive: false };
   }
   if ("path" in target) {
-    await removeStaleSocket(target.path);
+    // In a cluster worker the primary holds the shared socket: the file is live, not stale.
+    if (!cluster.isWorker) await removeStaleSocket(target.path);
     return { path: target.path };
   }
   return { fd: target.fd } as ListenOptions;

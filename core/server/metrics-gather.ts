@@ -12,7 +12,7 @@
  */
 import type { Worker } from "node:cluster";
 import { CHILD_MESSAGE, messageKind } from "./handoff.ts";
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 
 /** How long the supervisor waits for the children's metrics (ms). */
 const COLLECT_TIMEOUT_MS = 3_000;
