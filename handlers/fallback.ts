@@ -30,7 +30,7 @@ export class FallbackHandler extends RequestHandler {
 
   override initialize(options?: unknown): void {
     const fallback = (options as Partial<FallbackOptions> | undefined)?.fallback;
-    if (typeof fallback !== "function") throw new TyphoonError(ErrorCode.INVALID_OPTION, "FallbackHandler needs { fallback: (req, res) => void }");
+    if (typeof fallback !== "function") throw new TyphoonError(ErrorCode.HANDLER_ARGS, "FallbackHandler needs { fallback: (req, res) => void }");
     this.#fallback = fallback;
   }
 

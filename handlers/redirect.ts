@@ -27,7 +27,7 @@ export class RedirectHandler extends RequestHandler {
   override initialize(options?: unknown): void {
     const o = options as Partial<RedirectOptions> | undefined;
     if (o === undefined || typeof o.url !== "string") {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, "RedirectHandler needs { url } as its init arguments");
+      throw new TyphoonError(ErrorCode.HANDLER_ARGS, "RedirectHandler needs { url } as its init arguments");
     }
     this.#url = o.url;
     this.#permanent = o.permanent ?? true;

@@ -153,7 +153,7 @@ export class IOLoop {
    */
   async runSync<T>(fn: (signal: AbortSignal) => T | Promise<T>, { timeout }: RunSyncOptions = {}): Promise<T> {
     if (timeout !== undefined && !(timeout >= 0)) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `runSync timeout must be >= 0 ms, got ${timeout}`);
+      throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, `runSync timeout must be >= 0 ms, got ${timeout}`);
     }
     const controller = new AbortController();
     const keepAlive = setInterval(() => {}, MAX_TIMER_DELAY);
@@ -200,7 +200,7 @@ export class IOLoop {
 
   /** Runs `fn(...args)` once {@link time} reaches `when` (never earlier); errors are logged. */
   callAt<A extends unknown[]>(when: number, fn: (...args: A) => unknown, ...args: A): TimeoutHandle {
-    if (Number.isNaN(when)) throw new TyphoonError(ErrorCode.INVALID_OPTION, "callAt deadline is NaN");
+    if (Number.isNaN(when)) throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, "callAt deadline is NaN");
     return new TimeoutHandle(when, () => this.#runCallback(fn, args));
   }
 

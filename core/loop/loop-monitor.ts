@@ -75,7 +75,7 @@ export class EventLoopMonitor implements LoopMonitor {
 
   constructor({ interval = 50, pauseWhenUnread = false }: EventLoopMonitorOptions = {}) {
     if (!(interval >= 1 && Number.isFinite(interval))) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `EventLoopMonitor interval must be >= 1 ms, got ${interval}`);
+      throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, `EventLoopMonitor interval must be >= 1 ms, got ${interval}`);
     }
     this.interval = interval;
     this.#pauseWhenUnread = pauseWhenUnread;

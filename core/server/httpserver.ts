@@ -79,7 +79,7 @@ export class HTTPServer {
    * children. See `process.ts`.
    */
   start(numProcesses?: number, options: StartOptions = {}): Promise<void> {
-    if (this.#bound === null) return Promise.reject(new TyphoonError(ErrorCode.INVALID_OPTION, "Call bind(port) before start()"));
+    if (this.#bound === null) return Promise.reject(new TyphoonError(ErrorCode.SERVER_STATE, "Call bind(port) before start()"));
     // API.md: `start(numProcesses = 1)` (Tornado's default), and 0 or undefined mean one per CPU:
     // only an omitted argument can tell the two apart.
     const count = arguments.length === 0 ? 1 : numProcesses;
@@ -136,7 +136,7 @@ export class HTTPServer {
   }
 
   #create(): Server {
-    if (this.#server !== null) throw new TyphoonError(ErrorCode.INVALID_OPTION, "This HTTPServer is already listening");
+    if (this.#server !== null) throw new TyphoonError(ErrorCode.SERVER_STATE, "This HTTPServer is already listening");
     const o = this.options;
     const headersTimeout = o.headersTimeout ?? DEFAULTS.headersTimeout;
     const settings = {

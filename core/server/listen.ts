@@ -31,23 +31,23 @@ const SD_LISTEN_FDS_START = 3;
 export function checkTarget(target: ListenTarget): void {
   if (typeof target === "number") {
     if (!Number.isInteger(target) || target < 0 || target > 65535) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid port ${String(target)}`);
+      throw new TyphoonError(ErrorCode.SERVER_OPTION, `Invalid port ${String(target)}`);
     }
     return;
   }
   if (typeof target !== "object" || target === null) {
-    throw new TyphoonError(ErrorCode.INVALID_OPTION, `listen() takes a port, { path } or { fd }, got ${String(target)}`);
+    throw new TyphoonError(ErrorCode.SERVER_OPTION, `listen() takes a port, { path } or { fd }, got ${String(target)}`);
   }
   if ("path" in target) {
-    if (typeof target.path !== "string" || target.path === "") throw new TyphoonError(ErrorCode.INVALID_OPTION, "listen({ path }): the path must be a non-empty string");
+    if (typeof target.path !== "string" || target.path === "") throw new TyphoonError(ErrorCode.SERVER_OPTION, "listen({ path }): the path must be a non-empty string");
     const mode = target.socketMode;
     if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o777)) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `socketMode must be a file mode like 0o660, got ${String(mode)}`);
+      throw new TyphoonError(ErrorCode.SERVER_OPTION, `socketMode must be a file mode like 0o660, got ${String(mode)}`);
     }
     return;
   }
   if (!("fd" in target) || !Number.isInteger(target.fd) || target.fd < 0) {
-    throw new TyphoonError(ErrorCode.INVALID_OPTION, `listen({ fd }): the descriptor must be an integer ≥ 0, got ${String((target as { fd?: unknown }).fd)}`);
+    throw new TyphoonError(ErrorCode.SERVER_OPTION, `listen({ fd }): the descriptor must be an integer ≥ 0, got ${String((target as { fd?: unknown }).fd)}`);
   }
 }
 
@@ -139,12 +139,12 @@ async function removeStaleSocket(path: string): Promise<void> {
   } catch {
     return; // nothing there
   }
-  if (!isSocket) throw new TyphoonError(ErrorCode.INVALID_OPTION, `listen({ path }): ${path} exists and is not a socket; not replacing it`);
+  if (!isSocket) throw new TyphoonError(ErrorCode.SERVER_OPTION, `listen({ path }): ${path} exists and is not a socket; not replacing it`);
   const live = await new Promise<boolean>((resolve) => {
     const probe = connect({ path });
     probe.once("connect", () => { probe.destroy(); resolve(true); });
     probe.once("error", () => resolve(false));
   });
-  if (live) throw new TyphoonError(ErrorCode.INVALID_OPTION, `listen({ path }): another process is listening on ${path}`);
+  if (live) throw new TyphoonError(ErrorCode.SERVER_OPTION, `listen({ path }): another process is listening on ${path}`);
   unlinkSync(path);
 }

@@ -66,7 +66,7 @@ export function serverContext(options: HTTPServerOptions = {}): ServerContext {
   for (const key of ["maxBodySize", "maxHeaderSize", "idleConnectionTimeout", "headersTimeout", "bodyTimeout", "drainTimeout", "maxRequestsPerSocket", "requestTimeout", "drainDelay"] as const) {
     const value = options[key];
     if (value !== undefined && !(typeof value === "number" && value >= 0 && !Number.isNaN(value))) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `HTTPServer option ${key} must be a number ≥ 0, got ${String(value)}`);
+      throw new TyphoonError(ErrorCode.SERVER_OPTION, `HTTPServer option ${key} must be a number ≥ 0, got ${String(value)}`);
     }
   }
   return {

@@ -73,7 +73,7 @@ export class Supervisor {
 
   /** Forks every child; resolves once all of them are ready. */
   async start(): Promise<void> {
-    if (supervising) throw new TyphoonError(ErrorCode.INVALID_OPTION, "This process already supervises children (start(n) or forkProcesses(n) was called twice)");
+    if (supervising) throw new TyphoonError(ErrorCode.SERVER_STATE, "This process already supervises children (start(n) or forkProcesses(n) was called twice)");
     supervising = true;
     const { scheduling, address } = this.#options;
     cluster.schedulingPolicy = scheduling === "shared" ? cluster.SCHED_NONE : cluster.SCHED_RR;

@@ -15,8 +15,7 @@ import { sendErrorPage } from "./respond.ts";
 import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
 import { HTTPServer } from "../server/httpserver.ts";
 import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
-import type { CookieOptions } from "../http/cookies.ts";
-import type { SecretSpec } from "../http/signing.ts";
+import type { ApplicationView, HandlerSettings } from "./settings.ts";
 import { StaticFileHandler } from "./static.ts";
 import { acceptsUpgrades, rejectUpgrade, upgradeResponse } from "./upgrade.ts";
 import { roundMs, writeAccessLog } from "./access-log.ts";
@@ -51,52 +50,16 @@ export function url(pattern: string | RegExp, handler: HandlerClass, initArgs?: 
   return { pattern, handler, initArgs, ...(name === undefined ? {} : { name }) };
 }
 
-/** Application settings (all optional). Apps may add their own keys. */
-export interface AppSettings {
-  /** Serve tracebacks and log more. */
-  debug?: boolean;
-  /** Send the stack of a 500's error in the error page. */
-  serveTraceback?: boolean;
+/**
+ * Application settings (all optional). Apps may add their own keys. The settings a handler
+ * reads are {@link HandlerSettings}; these add the ones that name handler classes.
+ */
+export interface AppSettings extends HandlerSettings {
   /** Handler for requests no rule matches (default: 404). */
   defaultHandlerClass?: HandlerClass;
   defaultHandlerArgs?: unknown;
-  /** gzip/brotli responses to clients that accept it. */
-  compressResponse?: boolean;
-  /** Automatic `ETag` and 304 (default true). */
-  etag?: boolean;
-  /** Secret for signed cookies: one string, or keys by version with `keyVersion`. */
-  cookieSecret?: SecretSpec;
-  /** The key version new signed cookies use when `cookieSecret` is a map. */
-  keyVersion?: number;
-  /** Require the XSRF token on POST, PUT, PATCH and DELETE. */
-  xsrfCookies?: boolean;
-  /** Options of the `_xsrf` cookie. */
-  xsrfCookieOptions?: CookieOptions;
-  /** Where `@authenticated` sends anonymous users. */
-  loginUrl?: string;
-  /** Directory served under `staticUrlPrefix` by `StaticFileHandler`. */
-  staticPath?: string;
-  /** Default `/static/`. */
-  staticUrlPrefix?: string;
-  /** WebSocket keepalive: a ping this often (ms). Off by default. */
-  websocketPingInterval?: number;
-  /** Close a WebSocket whose pong is this late (ms; default 3 × the interval, at least 30 s). */
-  websocketPingTimeout?: number;
-  /** Largest WebSocket message (bytes, default 10 MiB); larger ones close the socket with 1009. */
-  websocketMaxMessageSize?: number;
   /** Called once per finished request instead of the default access log. */
   logFunction?: (handler: RequestHandler) => void;
-  /** Log handler code that holds the event loop longer than this many ms. */
-  blockingThreshold?: number;
-  /** Answer 503 with `Retry-After` while the event-loop delay is above this many ms. */
-  maxEventLoopDelay?: number;
-  /** Where the app's records go: any pino-compatible logger (default: typhoon's, see `setLogger`). */
-  logger?: Logger;
-  /** One `info` record per finished request (default true). */
-  accessLog?: boolean;
-  /** The header a request id is read from and echoed in (default `X-Request-Id`); `false` ignores the client's. */
-  requestIdHeader?: string | false;
-  [key: string]: unknown;
 }
 
 class NotFoundHandler extends RequestHandler {
@@ -125,7 +88,7 @@ interface Target {
  * const app = new Application([["/", MainHandler], ["/sleep/(\\d+)", SleepHandler]]);
  * await app.listen(8888);
  */
-export class Application {
+export class Application implements ApplicationView {
   readonly settings: AppSettings;
   readonly #router = new Router<Target>();
   readonly #hosts: HostRules[] = [];
@@ -269,7 +232,7 @@ export class Application {
     }
     // The route label of logs and metrics: the rule's name or pattern, never the raw path.
     const route = match === null ? NO_ROUTE : match.route.name ?? match.route.source;
-    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, route };
+    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest, route };
     let instance: RequestHandler;
     try {
       instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);
@@ -293,7 +256,7 @@ export class Application {
    * `settings.logFunction`, or the access log (one `info` record) unless `accessLog` is false.
    * `route` is the rule's name or pattern, `bytes` the body bytes sent.
    */
-  logRequest(handler: RequestHandler, route: string = NO_ROUTE, bytes = 0): void {
+  readonly #logRequest = (handler: RequestHandler, route: string, bytes: number): void => {
     const r = handler.request;
     const ms = r.requestTime();
     const metrics = this.#metrics;
@@ -311,7 +274,7 @@ export class Application {
       reqId: handler.requestId, method: r.method, path: r.path, route, status: handler.getStatus(),
       ms: roundMs(ms), bytes, remoteIp: r.remoteIp, taskId: TASK_ID,
     });
-  }
+  };
 
   // An app routing to a handler class marked `recordsMetrics` (MetricsHandler) records request metrics.
   #noteMetrics(rules: readonly Rule[]): void {

@@ -5,21 +5,21 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AbortError, ErrorCode, Finish, HTTPError, TimeoutError, TyphoonError } from "../errors.ts";
-import { errorText, type Logger } from "../log.ts";
+import { errorText, log, type Logger } from "../log.ts";
 import { REQUEST_ID_HEADER, requestIdOf } from "./access-log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
 import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
 import { SAFE_METHODS, allowedMethods, methodFunction, type Hook } from "./methods.ts";
-import {
-  bodyLength, checkHeader, errorPage, etagMatches, etagOf, isBodyless, joinChunks, sendHead, sendWhole,
-  type Body, type HeaderMap,
-} from "./respond.ts";
+import { bodyLength, checkHeader, isBodyless, joinChunks, type Body, type HeaderMap } from "../http/headers.ts";
+import { etagMatches, etagOf } from "../http/etag.ts";
+import { errorPage } from "../http/error-page.ts";
+import { sendHead, sendWhole } from "./respond.ts";
 import { HandlerIO } from "./handler-io.ts";
 import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "../http/compress.ts";
-import type { HTTPServerRequest } from "./request.ts";
+import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
-import type { Application } from "./app.ts";
+import type { ApplicationView } from "./settings.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */
 export interface HandlerContext {
@@ -31,6 +31,8 @@ export interface HandlerContext {
   readonly pathKwargs: Record<string, string | undefined>;
   /** The application's blocking watchdog, when `blockingThreshold` is set. */
   readonly watch?: BlockingWatch | undefined;
+  /** The application's access log and metrics (or `logFunction`), called once the request is finished. */
+  readonly logRequest: (handler: RequestHandler, route: string, bytes: number) => void;
   /** The route label of logs and metrics: the rule's name or pattern (default `(none)`). */
   readonly route?: string;
 }
@@ -81,7 +83,7 @@ export class RequestHandler extends HandlerIO {
   #abort: AbortController | null = null;
   #deadline: NodeJS.Timeout | undefined;
 
-  constructor(application: Application, request: HTTPServerRequest, ctx: HandlerContext) {
+  constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
     this.#ctx = ctx;
     this.pathArgs = ctx.pathArgs;
@@ -114,7 +116,10 @@ export class RequestHandler extends HandlerIO {
       if (isThenable(init)) await init;
       const fn = methodFunction(this, method);
       const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
-      if (!streaming && hasBody(req)) await receiveBody(this.request, this.#ctx.server);
+      if (!streaming && hasBody(req)) {
+        const { body, parsed } = await receiveBody(req, this.#ctx.server);
+        setRequestBody(this.request, body, parsed.arguments, parsed.files);
+      }
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
       if (this.getCurrentUser !== HandlerIO.prototype.getCurrentUser) {
         const user = this.#call("getCurrentUser", this.getCurrentUser, []);
@@ -169,7 +174,7 @@ export class RequestHandler extends HandlerIO {
 
   /** Sets the status code (and optionally the reason phrase). */
   setStatus(status: number, reason?: string): void {
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid status ${status}`);
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.STATUS_CODE, `Invalid status ${status}`);
     this.#status = status;
     this.#reason = reason === undefined ? undefined : checkHeader("Reason", reason);
   }
@@ -321,7 +326,7 @@ export class RequestHandler extends HandlerIO {
    * this.log.info({ user: id }, "profile updated");
    */
   get log(): Logger {
-    return (this.#log ??= this.application.logger.child({ reqId: this.requestId }));
+    return (this.#log ??= (this.settings.logger ?? log).child({ reqId: this.requestId }));
   }
 
   /**
@@ -360,7 +365,7 @@ export class RequestHandler extends HandlerIO {
     if (this.#headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
     const code = status ?? (permanent ? 301 : 302);
     if (!Number.isInteger(code) || code < 300 || code > 399) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `redirect() status must be 3xx, got ${code}`);
+      throw new TyphoonError(ErrorCode.STATUS_CODE, `redirect() status must be 3xx, got ${code}`);
     }
     this.setStatus(code);
     this.setHeader("Location", url);
@@ -517,7 +522,7 @@ export class RequestHandler extends HandlerIO {
 
   #afterFinish(): void {
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
-    this.application.logRequest(this, this.#ctx.route, this.#bytes);
+    this.#ctx.logRequest(this, this.#ctx.route ?? "(none)", this.#bytes);
     try {
       const r = this.onFinish();
       if (isThenable(r)) r.then(undefined, (err: unknown) => this.log.error({ err }, `Exception in onFinish of ${this.#summary()}`));

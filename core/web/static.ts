@@ -11,8 +11,8 @@ import { realpath, stat } from "node:fs/promises";
 import { extname, isAbsolute, join, resolve, sep } from "node:path";
 import { ErrorCode, HTTPError, TyphoonError } from "../errors.ts";
 import { RequestHandler } from "./handler.ts";
-import { etagMatches } from "./respond.ts";
-import type { AppSettings } from "./app.ts";
+import { etagMatches } from "../http/etag.ts";
+import type { HandlerSettings } from "./settings.ts";
 
 /** Init arguments of `StaticFileHandler`. */
 export interface StaticFileOptions {
@@ -58,7 +58,7 @@ export class StaticFileHandler extends RequestHandler {
   override initialize(options?: unknown): void {
     const o = options as Partial<StaticFileOptions> | undefined;
     if (o === undefined || typeof o.path !== "string") {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, "StaticFileHandler needs { path } as its init arguments");
+      throw new TyphoonError(ErrorCode.HANDLER_ARGS, "StaticFileHandler needs { path } as its init arguments");
     }
     this.#root = resolve(o.path);
     this.#defaultFilename = o.defaultFilename;
@@ -104,9 +104,9 @@ export class StaticFileHandler extends RequestHandler {
    * The `?v=` version of a file under `staticPath`: the MD5 of its content, cached while its
    * modification time and size are unchanged (Tornado's `get_version`). `null` if it is missing.
    */
-  static getVersion(settings: AppSettings, path: string): string | null {
+  static getVersion(settings: HandlerSettings, path: string): string | null {
     const root = settings.staticPath;
-    if (root === undefined) throw new TyphoonError(ErrorCode.INVALID_OPTION, "Set the staticPath setting to use staticUrl()");
+    if (root === undefined) throw new TyphoonError(ErrorCode.SETTING_MISSING, "Set the staticPath setting to use staticUrl()");
     const absolute = resolve(root, path.replace(/^\/+/, ""));
     try {
       const stats = statSync(absolute);
@@ -121,7 +121,7 @@ export class StaticFileHandler extends RequestHandler {
   }
 
   /** `staticUrlPrefix` + path + `?v=<version>` (Tornado's `make_static_url`). */
-  static makeStaticUrl(settings: AppSettings, path: string): string {
+  static makeStaticUrl(settings: HandlerSettings, path: string): string {
     const url = (settings.staticUrlPrefix ?? "/static/") + path.replace(/^\/+/, "");
     const version = StaticFileHandler.getVersion(settings, path);
     return version === null ? url : `${url}?v=${version}`;

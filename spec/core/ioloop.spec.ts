@@ -116,7 +116,7 @@ t.test("callAt runs once time() reaches its deadline; a past deadline runs soon"
   await waitFor(() => ranAt > 0 && pastRan);
   t.ok(ranAt >= deadline, `ran at ${ranAt.toFixed(2)}, deadline ${deadline.toFixed(2)}`);
   t.notOk(handle.pending, "a handle that ran is no longer pending");
-  t.throws(() => loop.callAt(Number.NaN, () => {}), { code: ErrorCode.INVALID_OPTION });
+  t.throws(() => loop.callAt(Number.NaN, () => {}), { code: ErrorCode.TIMER_ARGUMENT });
 });
 
 t.test("removeTimeout cancels a pending call", async (t) => {
@@ -176,7 +176,7 @@ t.test("runSync resolves to the result of a sync or async function", async (t) =
   t.equal(await loop.runSync(() => 7), 7);
   t.equal(await loop.runSync(async () => { await new Promise((r) => setTimeout(r, 5)); return "done"; }), "done");
   await t.rejects(loop.runSync(() => { throw new Error("sync failure"); }), { message: "sync failure" });
-  await t.rejects(loop.runSync(() => 1, { timeout: -1 }), { code: ErrorCode.INVALID_OPTION });
+  await t.rejects(loop.runSync(() => 1, { timeout: -1 }), { code: ErrorCode.TIMER_ARGUMENT });
 });
 
 t.test("runSync rejects with TimeoutError after its timeout and aborts the signal", async (t) => {

@@ -73,9 +73,9 @@ t.test("a stopped monitor reads 0 and can start again", async (t) => {
   t.ok(monitor.delay < 50);
 });
 
-t.test("an invalid sampling interval throws E_INVALID_OPTION", async (t) => {
+t.test("an invalid sampling interval throws E_TIMER_ARGUMENT", async (t) => {
   for (const interval of [0, -1, Number.NaN, Infinity]) {
-    t.throws(() => new EventLoopMonitor({ interval }), { code: ErrorCode.INVALID_OPTION }, `interval ${interval}`);
+    t.throws(() => new EventLoopMonitor({ interval }), { code: ErrorCode.TIMER_ARGUMENT }, `interval ${interval}`);
   }
 });
 

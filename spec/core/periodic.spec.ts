@@ -211,12 +211,12 @@ t.test("an error thrown by the callback is logged with its stack and the schedul
   pc.stop();
 });
 
-t.test("invalid callbackTime or jitter throws E_INVALID_OPTION", async (t) => {
+t.test("invalid callbackTime or jitter throws E_TIMER_ARGUMENT", async (t) => {
   for (const bad of [0, -5, Number.NaN, Infinity]) {
-    t.throws(() => new PeriodicCallback(() => {}, bad), { code: ErrorCode.INVALID_OPTION }, `callbackTime ${bad}`);
+    t.throws(() => new PeriodicCallback(() => {}, bad), { code: ErrorCode.TIMER_ARGUMENT }, `callbackTime ${bad}`);
   }
   for (const bad of [-0.1, 2, Number.NaN]) {
-    t.throws(() => new PeriodicCallback(() => {}, 10, bad), { code: ErrorCode.INVALID_OPTION }, `jitter ${bad}`);
+    t.throws(() => new PeriodicCallback(() => {}, 10, bad), { code: ErrorCode.TIMER_ARGUMENT }, `jitter ${bad}`);
   }
 });
 

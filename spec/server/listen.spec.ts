@@ -35,7 +35,7 @@ t.test("a live socket or a regular file at the path is refused, never removed", 
   const first = createServer();
   await listenOn(first, { path }, undefined);
   t.teardown(() => close(first));
-  await t.rejects(listenOn(createServer(), { path }, undefined), { code: ErrorCode.INVALID_OPTION, message: /another process is listening/ });
+  await t.rejects(listenOn(createServer(), { path }, undefined), { code: ErrorCode.SERVER_OPTION, message: /another process is listening/ });
   const file = join(dir, "plain.txt");
   writeFileSync(file, "keep me");
   await t.rejects(listenOn(createServer(), { path: file }, undefined), { message: /is not a socket/ });
@@ -43,7 +43,7 @@ t.test("a live socket or a regular file at the path is refused, never removed", 
 });
 
 t.test("invalid targets are refused with a clear error", async (t) => {
-  await t.rejects(listenOn(createServer(), 70000, undefined), { code: ErrorCode.INVALID_OPTION, message: /Invalid port/ });
+  await t.rejects(listenOn(createServer(), 70000, undefined), { code: ErrorCode.SERVER_OPTION, message: /Invalid port/ });
   await t.rejects(listenOn(createServer(), { fd: -1 }, undefined), { message: /descriptor/ });
   await t.rejects(listenOn(createServer(), { path: join(dir, "x.sock"), socketMode: 0o1777 }, undefined), { message: /socketMode/ });
 });
