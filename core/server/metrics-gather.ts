@@ -11,8 +11,15 @@
  * prom-client is loaded in the supervisor only when a child asks.
  */
 import type { Worker } from "node:cluster";
-import { CHILD_MESSAGE, messageKind } from "./handoff.ts";
 import { log } from "../log.ts";
+
+// The key of every supervisor–child message (handoff.ts's CHILD_MESSAGE), repeated here so this
+// module stays out of the supervisor ↔ handoff ↔ server import loop.
+const CHILD_MESSAGE = "typhoon";
+
+function messageKind(message: unknown): unknown {
+  return typeof message === "object" && message !== null ? (message as Record<string, unknown>)[CHILD_MESSAGE] : undefined;
+}
 
 /** How long the supervisor waits for the children's metrics (ms). */
 const COLLECT_TIMEOUT_MS = 3_000;

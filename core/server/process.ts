@@ -5,6 +5,7 @@
  * of a serving process: SIGTERM/SIGINT drain the servers and exit 0.
  */
 import cluster from "node:cluster";
+import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
 import { drainListening } from "./drain.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
@@ -121,6 +122,7 @@ export async function startServer(server: HTTPServer, address: BindAddress, numP
   const supervisor = new Supervisor({
     count, maxRestarts, scheduling, address,
     drainTimeout: server.options.drainTimeout ?? DEFAULTS.drainTimeout,
+    drainDelay: server.options.drainDelay ?? 0,
   });
   await supervisor.start();
 }
@@ -131,7 +133,7 @@ async function serveChild(server: HTTPServer, address: BindAddress): Promise<voi
   if (scheduling === "least-busy") {
     const intake = acceptHandedConnections(server);
     watchSignalsAsChild();
-    onDrain(() => intake.drain(server.options.drainTimeout ?? DEFAULTS.drainTimeout));
+    onDrain(() => afterDrainDelay(server, () => intake.drain(server.options.drainTimeout ?? DEFAULTS.drainTimeout)));
   } else {
     // Node's cluster shares the port, or with reuseport this child opens its own socket.
     await server.listen(address.target, address.host, { reusePort: scheduling === "reuseport" });
@@ -145,8 +147,23 @@ async function serveChild(server: HTTPServer, address: BindAddress): Promise<voi
  * signal in a single process exits at once with status 1.
  */
 export function drainOnSignals(server: HTTPServer): void {
-  onDrain(() => drainListening(server, server.options.drainTimeout ?? DEFAULTS.drainTimeout), server);
+  onDrain(() => afterDrainDelay(server, () => drainListening(server, server.options.drainTimeout ?? DEFAULTS.drainTimeout)), server);
   watchSignals();
+}
+
+/**
+ * `drainDelay`: for that long after the signal the server is marked draining (`HealthHandler`
+ * answers 503, responses say `Connection: close`) while it still accepts and serves everything,
+ * so a load balancer takes the instance out before any connection is refused; then `drain`.
+ */
+async function afterDrainDelay(server: HTTPServer, drain: () => Promise<void>): Promise<void> {
+  const delay = server.options.drainDelay ?? 0;
+  if (delay > 0) {
+    server.context.draining = true;
+    log.info(`typhoon: drainDelay: /health answers 503 for ${delay} ms before the server stops accepting`);
+    await sleep(delay);
+  }
+  await drain();
 }
 
 /** What to drain on a signal; a server that stopped listening is dropped, so specs do not pile them up. */

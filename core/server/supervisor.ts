@@ -21,6 +21,8 @@ export interface SupervisorOptions {
   scheduling: Scheduling;
   /** Grace period of a draining child before it is killed (ms). */
   drainTimeout: number;
+  /** How long the supervisor keeps accepting after SIGTERM while the children's health checks say 503 (ms). */
+  drainDelay?: number;
   /** The address the supervisor itself accepts on (least-busy scheduling), or null. */
   address: BindAddress | null;
 }
@@ -93,12 +95,22 @@ export class Supervisor {
   stop(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#handoff?.close();
-    for (const child of this.#children) this.#retire(child);
+    const delay = this.#options.drainDelay ?? 0;
+    if (delay > 0 && this.#handoff !== null) {
+      // drainDelay: the children hear SIGTERM now (their health checks answer 503) and are still
+      // handed connections; the supervisor stops accepting once the delay is over.
+      for (const child of this.#children) child.worker.process.kill("SIGTERM");
+      setTimeout(() => this.#stopAccepting(), delay).unref();
+    } else this.#stopAccepting();
     setTimeout(() => {
       for (const child of this.#children) child.worker.process.kill("SIGKILL");
-    }, this.#options.drainTimeout + 2_000).unref();
+    }, delay + this.#options.drainTimeout + 2_000).unref();
     this.#exitIfDone();
+  }
+
+  #stopAccepting(): void {
+    this.#handoff?.close();
+    for (const child of this.#children) this.#retire(child);
   }
 
   /** Replaces the children one at a time, each new one ready before its old one drains. */

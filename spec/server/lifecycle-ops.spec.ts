@@ -51,9 +51,9 @@ for (const processes of [1, 2]) {
   });
 }
 
-t.test("drainDelay: /health answers 503 while / is still 200, then the server stops accepting and exits 0", async (t) => {
+for (const processes of [1, 2]) t.test(`drainDelay (${processes === 1 ? "one process" : "start(2)"}): /health answers 503 while / is still 200, then the server stops accepting and exits 0`, async (t) => {
   const port = await freePort();
-  const fx = await start(t, { PORT: String(port), DRAIN_DELAY: "1500" });
+  const fx = await start(t, { PORT: String(port), DRAIN_DELAY: "1500", PROCESSES: String(processes) });
   t.equal((await get(port, "/health")).status, 200, "healthy before");
   const signalled = Date.now();
   fx.proc.kill("SIGTERM");
