@@ -99,7 +99,10 @@ export class Application implements ApplicationView {
   constructor(rules: readonly Rule[] = [], settings: AppSettings = {}) {
     this.settings = settings;
     const threshold = settings.blockingThreshold;
-    this.#watch = threshold === undefined ? undefined : new BlockingWatch(threshold);
+    this.#watch = threshold === undefined ? undefined : new BlockingWatch(threshold, (message, fields) => {
+      if (fields === undefined) this.logger.warn(message);
+      else this.logger.warn(fields, message);
+    });
     for (const rule of staticRules(settings)) addRule(this.#router, rule);
     for (const rule of rules) addRule(this.#router, rule);
     this.#noteMetrics(rules);

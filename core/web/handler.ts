@@ -108,7 +108,7 @@ export class RequestHandler extends HandlerIO {
     if (timeout > 0) this.#deadline = setTimeout(() => this.#timedOut(timeout), timeout);
     const watch = this.#ctx.watch;
     if (watch !== undefined) {
-      this.#inFlight = { method, path: this.request.path, handler: this.constructor.name, hook: "initialize" };
+      this.#inFlight = { method, path: this.request.path, handler: this.constructor.name, hook: "initialize", reqId: this.requestId };
       watch.enter(this.#inFlight);
     }
     try {
