@@ -118,8 +118,13 @@ class TyphoonLogger implements Logger {
   }
 
   #write(level: LogLevel, first: object | string, msg: unknown): void {
-    const [fields, message] = normalize(first, msg);
     const core = this.#core;
+    // The access log's path (fields and a message) without normalize()'s tuple: once per request.
+    if (core.json && typeof msg === "string" && typeof first === "object" && !(first instanceof Error)) {
+      core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${jsonMembers(first)},"msg":${JSON.stringify(msg)}}\n`);
+      return;
+    }
+    const [fields, message] = normalize(first, msg);
     if (core.json) {
       core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${fields === null ? "" : jsonMembers(fields)}`
         + `,"msg":${JSON.stringify(message)}}\n`);
@@ -219,9 +224,11 @@ class ForwardingLogger implements Logger {
   #forward(level: LogLevel, first: object | string, msg: unknown): void {
     const target = currentLog();
     if (this.#bindings === null) {
-      const [fields, message] = normalize(first, msg);
-      if (fields === null) target[level](message);
-      else target[level](fields, message);
+      // The older `(msg, err)` form goes out in pino's: `({ err }, msg)`.
+      if (typeof first === "string") {
+        if (msg === undefined) target[level](first);
+        else target[level]({ err: msg }, first);
+      } else target[level](first, typeof msg === "string" ? msg : undefined);
       return;
     }
     const [fields, message] = normalize(first, msg);
