@@ -54,6 +54,9 @@ export interface LoggerOptions {
 const LEVELS: Readonly<Record<LogLevel, number>> = { debug: 20, info: 30, warn: 40, error: 50 };
 const TEXT_LABELS: Readonly<Record<LogLevel, string>> = { debug: "DEBUG", info: "INFO ", warn: "WARN ", error: "ERROR" };
 
+/** Every batching writer, flushed at exit (weakly held: a dropped logger goes). */
+const writers = new Set<WeakRef<BatchedWriter>>();
+
 /** Batches lines into one write per event-loop turn; what is pending at exit is written then. */
 class BatchedWriter {
   readonly #destination: LogDestination;
@@ -62,9 +65,12 @@ class BatchedWriter {
 
   constructor(destination: LogDestination) {
     this.#destination = destination;
-    // A record logged just before process.exit() (a supervisor giving up) must not be lost:
-    // stdout is synchronous for files and pipes on Linux, so writing in 'exit' is safe.
-    process.once("exit", () => this.flush());
+    if (writers.size === 0) {
+      // A record logged just before process.exit() (a supervisor giving up) must not be lost:
+      // stdout is synchronous for files and pipes on Linux, so writing in 'exit' is safe.
+      process.once("exit", () => { for (const ref of writers) ref.deref()?.flush(); });
+    }
+    writers.add(new WeakRef(this));
   }
 
   write(line: string): void {

@@ -235,7 +235,7 @@ export class Application implements ApplicationView {
     }
     // The route label of logs and metrics: the rule's name or pattern, never the raw path.
     const route = match === null ? NO_ROUTE : match.route.name ?? match.route.source;
-    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest, route };
+    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest, route, detached: this.#detached };
     let instance: RequestHandler;
     try {
       instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);
@@ -277,6 +277,11 @@ export class Application implements ApplicationView {
       reqId: handler.requestId, method: r.method, path: r.path, route, status: handler.getStatus(),
       ms: roundMs(ms), bytes, remoteIp: r.remoteIp, taskId: TASK_ID,
     });
+  };
+
+  // A detached request (a WebSocket, a mounted node app) is no longer in flight here.
+  readonly #detached = (): void => {
+    if (this.#metrics !== null) this.#metrics.inFlight--;
   };
 
   // An app routing to a handler class marked `recordsMetrics` (MetricsHandler) records request metrics.

@@ -35,6 +35,8 @@ export interface HandlerContext {
   readonly logRequest: (handler: RequestHandler, route: string, bytes: number) => void;
   /** The route label of logs and metrics: the rule's name or pattern (default `(none)`). */
   readonly route?: string;
+  /** Called when the handler hands the request away (`detach()`): it will not finish here. */
+  readonly detached?: () => void;
 }
 
 // Hooks take whatever their subclass declares; they are called with the request's values.
@@ -166,6 +168,7 @@ export class RequestHandler extends HandlerIO {
 
   /** Takes the response away from typhoon (for WebSocket or a mounted node app). */
   detach(): { req: IncomingMessage; res: ServerResponse } {
+    if (!this.#detached && !this.#finished) this.#ctx.detached?.();
     this.#detached = true;
     return { req: this.#ctx.req, res: this.#ctx.res };
   }

@@ -4,7 +4,7 @@
  * counted), and both, each against the same app with both off; and Fastify with its logger (pino)
  * on, beside Fastify with it off and beside typhoon with both on.
  *
- *   node --import tsx scripts/bench/ops.ts   # ROUNDS=3 DURATION=4 CONNECTIONS=32
+ *   node --import tsx scripts/bench/ops.ts   # ROUNDS=3 DURATION=4 CONNECTIONS=32 ONLY=<name part>
  *
  * Every server's stdout is /dev/null (a file: writes are synchronous, as to a log file or a
  * journald pipe), so the records are really formatted and written. Each pair is measured at the
@@ -141,7 +141,8 @@ export async function runOpsBench({
   const servers: Server[] = [];
   try {
     const rows: Row[] = [];
-    for (const pair of PAIRS) {
+    const only = process.env["ONLY"];
+    for (const pair of PAIRS.filter((p) => only === undefined || `${p.name} vs ${p.peerName}`.includes(only))) {
       // Each pair has its own two servers, equally warm and equally used.
       const subject = await startServer(pair.subject);
       const peer = await startServer(pair.peer);
