@@ -66,6 +66,8 @@ export const ErrorCode = {
   VALIDATION: "E_VALIDATION",
   /** A handler's `static schema` is invalid (thrown when the `Application` is built). */
   SCHEMA: "E_SCHEMA",
+  /** A feature this Node version or platform does not have (e.g. `SO_REUSEPORT` before Node 22.12). */
+  UNSUPPORTED: "E_UNSUPPORTED",
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -10,6 +10,8 @@ export { HTTPServerRequest } from "./web/request.ts";
 export type { ArgumentMap, FileMap, UploadedFile } from "./http/body.ts";
 export { HTTPServer } from "./server/httpserver.ts";
 export type { RequestListener, Servable } from "./server/httpserver.ts";
+export { listenFromEnvironment } from "./server/listen.ts";
+export type { FdTarget, ListenTarget, UnixSocketTarget } from "./server/listen.ts";
 export type { HTTPServerOptions } from "./server/options.ts";
 export { cpuCount, forkProcesses, isDraining, taskId } from "./server/process.ts";
 export type { ForkOptions, StartOptions } from "./server/process.ts";
@@ -38,10 +40,10 @@ export type { CreateSignedValueOptions, DecodeSignedValueOptions, SecretSpec, Xs
 export { formatHttpDate, parseCookies, serializeCookie } from "./http/cookies.ts";
 export type { CookieOptions } from "./http/cookies.ts";
 export { setLogger } from "./log.ts";
-export type { LogLevel, LogSink } from "./log.ts";
+export type { LogFn, Logger, LogLevel, LogSink } from "./log.ts";
 export { withServer } from "./testing.ts";
 export {
-  DEFAULT_MAX_MESSAGE_SIZE, CACHE_MAX_AGE, ErrorHandler, FallbackHandler, HealthHandler, OpenAPIHandler, RedirectHandler, StaticFileHandler,
+  DEFAULT_MAX_MESSAGE_SIZE, CACHE_MAX_AGE, ErrorHandler, FallbackHandler, HealthHandler, MetricsHandler, OpenAPIHandler, RedirectHandler, StaticFileHandler,
   WebSocketClosedError, WebSocketHandler,
 } from "../handlers/index.ts";
 export type { ErrorHandlerOptions, FallbackOptions, NodeListener, RedirectOptions, StaticFileOptions } from "../handlers/index.ts";

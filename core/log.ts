@@ -1,42 +1,343 @@
 /**
- * typhoon's log: one place where the framework writes warnings and errors, so that an app (or a
- * spec) can route them elsewhere with {@link setLogger}. Tornado's `tornado.access`,
- * `tornado.application` and `tornado.general` loggers, folded into one sink with levels.
+ * typhoon's logging: the pino-compatible {@link Logger} interface an app may supply
+ * (`AppSettings.logger`; a real `pino()` instance fits), typhoon's own default logger (readable
+ * lines on a terminal, one JSON object a line otherwise), and {@link log}, the process-wide logger
+ * the framework writes to, which {@link setLogger} replaces (with a logger, or a plain
+ * `(level, message)` sink as before).
+ *
+ * The default logger's JSON lines have pino's shape (`level` as pino's number, `time` in epoch
+ * ms, `pid`, `hostname`, the bindings and fields, `msg`), so pino's tools read them. Lines are
+ * gathered and written once per event-loop turn: under load one `write` carries many records.
  */
+import { hostname } from "node:os";
 
-/** Severity of a log line. */
+/** Severity of a log record. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** Where log lines go. */
+/**
+ * One logging method, pino's calling convention: `(fields, msg?)`, `(msg)` or `(err, msg?)`.
+ * typhoon's own loggers also take `(msg, err)`, the framework's older form.
+ */
+export interface LogFn {
+  (fields: object, msg?: string): void;
+  (msg: string, err?: unknown): void;
+}
+
+/** A pino-compatible logger: what `AppSettings.logger` accepts and what `this.log` is. */
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  /** A logger that adds `bindings` to every record. */
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** The older form of a log destination: one call per record, the message as text. */
 export type LogSink = (level: LogLevel, message: string) => void;
 
-const consoleSink: LogSink = (level, message) => {
-  if (level === "error") console.error(message);
-  else if (level === "warn") console.warn(message);
-  else if (process.env["TYPHOON_DEBUG"]) console.log(message);
-};
+/** Where the default logger writes: anything with `write(text)` (default `process.stdout`). */
+export interface LogDestination {
+  write(text: string): unknown;
+}
 
-let sink: LogSink = consoleSink;
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** Lowest level written (default `TYPHOON_LOG_LEVEL`, else `info`). */
+  level?: LogLevel;
+  /** `json` or `text` (default `TYPHOON_LOG_FORMAT`, else `text` on a terminal and `json` otherwise). */
+  format?: "json" | "text";
+  /** Default `process.stdout`. */
+  destination?: LogDestination;
+}
 
-/** Replaces the log sink; with no argument restores the console. Returns the previous sink. */
-export function setLogger(next?: LogSink): LogSink {
-  const previous = sink;
-  sink = next ?? consoleSink;
+const LEVELS: Readonly<Record<LogLevel, number>> = { debug: 20, info: 30, warn: 40, error: 50 };
+const TEXT_LABELS: Readonly<Record<LogLevel, string>> = { debug: "DEBUG", info: "INFO ", warn: "WARN ", error: "ERROR" };
+
+/** Every batching writer, flushed at exit (weakly held: a dropped logger goes). */
+const writers = new Set<WeakRef<BatchedWriter>>();
+
+/** Batches lines into one write per event-loop turn; what is pending at exit is written then. */
+class BatchedWriter {
+  readonly #destination: LogDestination;
+  #pending = "";
+  #scheduled = false;
+
+  constructor(destination: LogDestination) {
+    this.#destination = destination;
+    if (writers.size === 0) {
+      // A record logged just before process.exit() (a supervisor giving up) must not be lost:
+      // stdout is synchronous for files and pipes on Linux, so writing in 'exit' is safe.
+      process.once("exit", () => { for (const ref of writers) ref.deref()?.flush(); });
+    }
+    writers.add(new WeakRef(this));
+  }
+
+  write(line: string): void {
+    this.#pending += line;
+    // Large batches go out at once, so memory stays bounded under a burst.
+    if (this.#pending.length > 65536) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#pending.length === 0) return;
+    const text = this.#pending;
+    this.#pending = "";
+    this.#destination.write(text);
+  }
+}
+
+/** What every logger of one family shares: level, format, destination and the fixed prefix. */
+interface Core {
+  readonly min: number;
+  readonly json: boolean;
+  readonly out: BatchedWriter;
+  /** `"pid":…,"hostname":…` (JSON only). */
+  readonly base: string;
+}
+
+/** typhoon's own logger; `child()` precomputes its bindings once. */
+class TyphoonLogger implements Logger {
+  readonly #core: Core;
+  /** The bindings as JSON members (`,"reqId":"…"`) or text (` reqId=…`), ready to splice. */
+  readonly #bound: string;
+
+  constructor(core: Core, bound: string) {
+    this.#core = core;
+    this.#bound = bound;
+  }
+
+  debug(fields: object | string, msg?: unknown): void { if (this.#core.min <= 20) this.#write("debug", fields, msg); }
+  info(fields: object | string, msg?: unknown): void { if (this.#core.min <= 30) this.#write("info", fields, msg); }
+  warn(fields: object | string, msg?: unknown): void { if (this.#core.min <= 40) this.#write("warn", fields, msg); }
+  error(fields: object | string, msg?: unknown): void { this.#write("error", fields, msg); }
+
+  child(bindings: Record<string, unknown>): Logger {
+    const core = this.#core;
+    const extra = core.json ? jsonMembers(bindings) : textPairs(bindings);
+    return new TyphoonLogger(core, this.#bound + extra);
+  }
+
+  #write(level: LogLevel, first: object | string, msg: unknown): void {
+    const core = this.#core;
+    // The access log's path (fields and a message) without normalize()'s tuple: once per request.
+    if (core.json && typeof msg === "string" && typeof first === "object" && !(first instanceof Error)) {
+      core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${jsonMembers(first)},"msg":${JSON.stringify(msg)}}\n`);
+      return;
+    }
+    const [fields, message] = normalize(first, msg);
+    if (core.json) {
+      core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${fields === null ? "" : jsonMembers(fields)}`
+        + `,"msg":${JSON.stringify(message)}}\n`);
+      return;
+    }
+    const err = fields === null ? undefined : (fields as { err?: unknown }).err;
+    const stack = err instanceof Error ? `\n${errorText(err)}` : "";
+    core.out.write(`${clock()} ${TEXT_LABELS[level]} ${message}${this.#bound}${fields === null ? "" : textPairs(fields)}${stack}\n`);
+  }
+}
+
+/**
+ * Creates a logger of typhoon's own kind.
+ *
+ * @example
+ * const logger = createLogger({ format: "json", level: "debug" });
+ * logger.child({ component: "billing" }).info({ invoice: 7 }, "sent");
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? envLevel() ?? "info";
+  const destination = options.destination ?? process.stdout;
+  const format = options.format ?? envFormat() ?? (destination === process.stdout && process.stdout.isTTY ? "text" : "json");
+  const core: Core = {
+    min: LEVELS[level],
+    json: format === "json",
+    out: new BatchedWriter(destination),
+    base: `"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`,
+  };
+  return new TyphoonLogger(core, "");
+}
+
+/** Adapts a `(level, message)` sink to a {@link Logger}: the message, plus an error's stack. */
+class SinkLogger implements Logger {
+  readonly #sink: LogSink;
+  readonly #bindings: Record<string, unknown> | null;
+
+  constructor(sink: LogSink, bindings: Record<string, unknown> | null = null) {
+    this.#sink = sink;
+    this.#bindings = bindings;
+  }
+
+  debug(fields: object | string, msg?: unknown): void { this.#write("debug", fields, msg); }
+  info(fields: object | string, msg?: unknown): void { this.#write("info", fields, msg); }
+  warn(fields: object | string, msg?: unknown): void { this.#write("warn", fields, msg); }
+  error(fields: object | string, msg?: unknown): void { this.#write("error", fields, msg); }
+
+  child(bindings: Record<string, unknown>): Logger {
+    return new SinkLogger(this.#sink, { ...this.#bindings, ...bindings });
+  }
+
+  #write(level: LogLevel, first: object | string, msg: unknown): void {
+    const [fields, message] = normalize(first, msg);
+    const err = fields === null ? undefined : (fields as { err?: unknown }).err;
+    this.#sink(level, err === undefined ? message : `${message}\n${errorText(err)}`);
+  }
+}
+
+let defaultLogger: Logger | undefined;
+let current: Logger | LogSink | undefined;
+let currentLogger: Logger | undefined;
+
+/** The logger the framework writes to now: the one given to {@link setLogger}, else the default. */
+export function currentLog(): Logger {
+  if (currentLogger !== undefined) return currentLogger;
+  return (defaultLogger ??= createLogger());
+}
+
+/**
+ * Replaces the process-wide logger (a {@link Logger}, or a `(level, message)` sink); with no
+ * argument restores typhoon's default logger. Returns what was set before (`undefined` for the
+ * default). Apps with their own `logger` setting write their request records there instead.
+ */
+export function setLogger(next?: Logger | LogSink): Logger | LogSink | undefined {
+  const previous = current;
+  current = next;
+  currentLogger = next === undefined ? undefined : typeof next === "function" ? new SinkLogger(next) : next;
   return previous;
 }
 
-/** The framework's logger. */
-export const log = {
-  debug(message: string): void { sink("debug", message); },
-  info(message: string): void { sink("info", message); },
-  warn(message: string): void { sink("warn", message); },
-  error(message: string, err?: unknown): void {
-    sink("error", err === undefined ? message : `${message}\n${errorText(err)}`);
-  },
-};
+/** A logger that writes to {@link currentLog} at call time, with `bindings` added. */
+class ForwardingLogger implements Logger {
+  readonly #bindings: Record<string, unknown> | null;
+
+  constructor(bindings: Record<string, unknown> | null) {
+    this.#bindings = bindings;
+  }
+
+  debug(fields: object | string, msg?: unknown): void { this.#forward("debug", fields, msg); }
+  info(fields: object | string, msg?: unknown): void { this.#forward("info", fields, msg); }
+  warn(fields: object | string, msg?: unknown): void { this.#forward("warn", fields, msg); }
+  error(fields: object | string, msg?: unknown): void { this.#forward("error", fields, msg); }
+
+  child(bindings: Record<string, unknown>): Logger {
+    return new ForwardingLogger({ ...this.#bindings, ...bindings });
+  }
+
+  #forward(level: LogLevel, first: object | string, msg: unknown): void {
+    const target = currentLog();
+    if (this.#bindings === null) {
+      // The older `(msg, err)` form goes out in pino's: `({ err }, msg)`.
+      if (typeof first === "string") {
+        if (msg === undefined) target[level](first);
+        else target[level]({ err: msg }, first);
+      } else target[level](first, typeof msg === "string" ? msg : undefined);
+      return;
+    }
+    const [fields, message] = normalize(first, msg);
+    target[level]({ ...this.#bindings, ...fields }, message);
+  }
+}
+
+/**
+ * The framework's logger: every call goes to whatever {@link setLogger} set at that moment
+ * (typhoon's default logger otherwise).
+ */
+export const log: Logger = new ForwardingLogger(null);
 
 /** An error's stack (or its string form for non-errors), for the log. */
 export function errorText(err: unknown): string {
   if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
   return String(err);
+}
+
+/** pino's standard error serializer: type, message, stack, and a `code` when there is one. */
+export function serializeError(err: Error): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: err.name, message: err.message, stack: err.stack ?? "" };
+  const code = (err as { code?: unknown }).code;
+  if (code !== undefined) out["code"] = code;
+  return out;
+}
+
+// pino's conventions: a string alone is the message; an Error alone is `{ err }` with its message.
+// `(msg, err)` is the framework's older form: the error goes under `err`.
+function normalize(first: object | string, second: unknown): [object | null, string] {
+  if (typeof first === "string") return second === undefined ? [null, first] : [{ err: second }, first];
+  const msg = typeof second === "string" ? second : undefined;
+  if (first instanceof Error) return [{ err: first }, msg ?? first.message];
+  return [first, msg ?? ""];
+}
+
+/** The fields as JSON members, each preceded by a comma; an `Error` under `err` serialized as pino does. */
+function jsonMembers(fields: object): string {
+  const flat = flatMembers(fields);
+  if (flat !== null) return flat;
+  const err = (fields as { err?: unknown }).err;
+  let json: string;
+  try {
+    json = err instanceof Error ? JSON.stringify({ ...fields, err: serializeError(err) }) : JSON.stringify(fields);
+  } catch {
+    // A cycle or a BigInt: the record still goes out, without its fields.
+    return `,"fields":"[unserializable]"`;
+  }
+  return json.length <= 2 ? "" : `,${json.slice(1, -1)}`;
+}
+
+// Characters a JSON string must escape; strings without them are quoted as they are.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029]/;
+
+/**
+ * A flat record (strings, finite numbers, booleans, null) as JSON members, or null for anything
+ * else. Measured: the access record in a third of `JSON.stringify`'s time, since most of its
+ * strings need no escaping.
+ */
+function flatMembers(fields: object): string | null {
+  let out = "";
+  for (const key in fields) {
+    const value = (fields as Record<string, unknown>)[key];
+    let text: string;
+    if (typeof value === "string") text = NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+    else if (typeof value === "number") {
+      if (!Number.isFinite(value)) return null;
+      text = String(value);
+    } else if (value === null) text = "null";
+    else if (typeof value === "boolean") text = value ? "true" : "false";
+    else if (value === undefined) continue;
+    else return null;
+    out += NEEDS_ESCAPE.test(key) ? `,${JSON.stringify(key)}:${text}` : `,"${key}":${text}`;
+  }
+  return out;
+}
+
+function textPairs(fields: object): string {
+  let out = "";
+  for (const [key, value] of Object.entries(fields)) {
+    if (key === "err" && value instanceof Error) continue; // its stack follows the line
+    out += ` ${key}=${typeof value === "string" ? value : JSON.stringify(value)}`;
+  }
+  return out;
+}
+
+function clock(): string {
+  const d = new Date();
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+// TYPHOON_DEBUG, the older switch, still means debug.
+function envLevel(): LogLevel | undefined {
+  const raw = process.env["TYPHOON_LOG_LEVEL"]?.toLowerCase();
+  if (raw !== undefined && raw in LEVELS) return raw as LogLevel;
+  return process.env["TYPHOON_DEBUG"] ? "debug" : undefined;
+}
+
+function envFormat(): "json" | "text" | undefined {
+  const raw = process.env["TYPHOON_LOG_FORMAT"]?.toLowerCase();
+  return raw === "json" || raw === "text" ? raw : undefined;
 }

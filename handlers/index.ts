@@ -10,5 +10,6 @@ export type { ErrorHandlerOptions } from "./error.ts";
 export { FallbackHandler } from "./fallback.ts";
 export type { FallbackOptions, NodeListener } from "./fallback.ts";
 export { HealthHandler } from "./health.ts";
+export { MetricsHandler } from "./metrics.ts";
 export { WebSocketHandler, WebSocketClosedError, DEFAULT_MAX_MESSAGE_SIZE } from "./websocket.ts";
 export { OpenAPIHandler } from "./openapi.ts";

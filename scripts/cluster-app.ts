@@ -11,7 +11,7 @@
  * (200 while serving, 503 while draining).
  */
 import { Application, HTTPServer, RequestHandler, taskId } from "../core/index.ts";
-import { HealthHandler } from "../handlers/health.ts";
+import { HealthHandler, MetricsHandler } from "../handlers/index.ts";
 
 const instance = process.env["INSTANCE"] ?? "a";
 
@@ -47,6 +47,7 @@ function makeClusterApp(): Application {
     ["/whoami", WhoAmIHandler],
     ["/wait/(\\d+)", WaitHandler],
     ["/health", HealthHandler],
+    ["/metrics", MetricsHandler],
   ], { logFunction: () => {} });
 }
 

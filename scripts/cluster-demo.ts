@@ -10,7 +10,7 @@
  *
  * The client connects from 127.0.0.2 (any 127/8 address is loopback on Linux) while nginx
  * connects to the instances from 127.0.0.1, so `remoteIp` = 127.0.0.2 proves the address came
- * through X-Real-IP. Prints its figures, exits 0 when every check held. Bounded: 60 s.
+ * through X-Real-IP. Prints its figures, exits 0 when every check held. Bounded: 120 s (a run takes ~40 s on a quiet 2-core machine; neighbours can double it).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -25,7 +25,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLIENT_ADDRESS = "127.0.0.2";
 const PROCESSES = 2;
 const CONCURRENCY = 8;
-const DEADLINE_MS = 60_000;
+const DEADLINE_MS = 120_000;
 
 const dir = mkdtempSync(join(tmpdir(), "typhoon-cluster-"));
 chmodSync(dir, 0o755); // nginx's workers drop to an unprivileged user when started as root
@@ -134,6 +134,19 @@ function upstreamErrors(): number {
   }
 }
 
+/**
+ * `/whoami` requests an instance has answered, from its own `/metrics` (scraped directly, not
+ * through nginx): under start(2) whichever child answers, the count is both children's.
+ */
+async function answered(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("typhoon_http_requests_total{") && line.includes('route="/whoami"')) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
 function describe(stats: LoadStats): string {
   const per = [...stats.byInstance].sort().map(([name, n]) => `${name} ${n}`).join(", ");
   return `${stats.requests} requests (${per}), failures ${stats.failures.length}`;
@@ -162,17 +175,25 @@ async function demo(): Promise<void> {
   console.log(`${version} on ${proxy} → instance a (:${portA}), instance b (:${portB}), each start(${PROCESSES}); client from ${CLIENT_ADDRESS}`);
 
   // 1. Spread, and the client's address as the app sees it.
+  const countedBefore = { a: await answered(portA), b: await answered(portB) };
   let load = new Load(proxy, CONCURRENCY, CLIENT_ADDRESS);
   await sleep(3000);
   let stats = await load.stop();
+  const counted = { a: await answered(portA) - countedBefore.a, b: await answered(portB) - countedBefore.b };
   console.log(`1. spread:          ${describe(stats)}`);
   console.log(`   per process:     ${[...stats.byPid].map(([pid, n]) => `${pid}: ${n}`).join(", ")}`);
   console.log(`   the app saw:     remoteIp ${[...stats.remoteIps].join(", ")}, X-Forwarded-For ${[...stats.forwardedFor].join(", ")} (nginx connects from 127.0.0.1)`);
+  console.log(`   /metrics:        a counted ${counted.a}, b counted ${counted.b} (each scrape answered by one child, covering both)`);
+  for (const name of names) {
+    check(counted[name] === (stats.byInstance.get(name) ?? 0), `metrics: instance ${name} counted ${counted[name]} /whoami requests, the client got ${stats.byInstance.get(name) ?? 0} answers from it`);
+  }
   check(stats.failures.length === 0, `spread: ${stats.failures.length} failures (${stats.failures[0]})`);
   for (const name of names) check((stats.byInstance.get(name) ?? 0) > 0, `spread: instance ${name} served nothing`);
   check(stats.remoteIps.size === 1 && stats.remoteIps.has(CLIENT_ADDRESS), `the app saw remoteIp ${[...stats.remoteIps].join(", ")}, not ${CLIENT_ADDRESS}`);
 
   // 2. Stop instance b under load, then bring it back.
+  const aBefore = await answered(portA);
+  let aAnswered = 0;
   load = new Load(proxy, CONCURRENCY, CLIENT_ADDRESS);
   let errorsBefore = upstreamErrors();
   await sleep(1000);
@@ -182,6 +203,7 @@ async function demo(): Promise<void> {
   load.mark();
   await sleep(1500);
   stats = await load.stop();
+  aAnswered += stats.byInstance.get("a") ?? 0;
   console.log(`2. b stopped:       ${describe(stats)}; b drained and exited ${code} in ${seconds(performance.now() - stopAt)}; after it exited: ${[...stats.afterMark].map(([n, c]) => `${n} ${c}`).join(", ")}; nginx upstream errors (retried): ${upstreamErrors() - errorsBefore}`);
   check(stats.failures.length === 0, `stop: ${stats.failures.length} failures (${stats.failures[0]})`);
   check(code === 0, `instance b exited with ${code} on SIGTERM, not 0`);
@@ -192,7 +214,13 @@ async function demo(): Promise<void> {
   load = new Load(proxy, CONCURRENCY, CLIENT_ADDRESS);
   await sleep(2500); // nginx's fail_timeout (2 s) before it tries b again
   stats = await load.stop();
+  aAnswered += stats.byInstance.get("a") ?? 0;
+  const aCounted = await answered(portA) - aBefore;
+  const bCounted = await answered(portB);
   console.log(`   b restarted:     ready in ${seconds(readyIn)}; next ${describe(stats)}`);
+  console.log(`   /metrics:        a counted ${aCounted} through phase 2 (the client got ${aAnswered}); the new b counted ${bCounted} (the client got ${stats.byInstance.get("b") ?? 0})`);
+  check(aCounted === aAnswered, `metrics: instance a counted ${aCounted} /whoami requests in phase 2, the client got ${aAnswered}`);
+  check(bCounted === (stats.byInstance.get("b") ?? 0), `metrics: the restarted b counted ${bCounted}, the client got ${stats.byInstance.get("b") ?? 0}`);
   check(stats.failures.length === 0, `restart: ${stats.failures.length} failures (${stats.failures[0]})`);
   check((stats.byInstance.get("b") ?? 0) > 0, "restart: nginx sent nothing to the restarted instance b");
 

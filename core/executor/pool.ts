@@ -87,6 +87,20 @@ function toModuleUrl(module: string | URL): URL {
 
 const isJavaScript = (url: URL): boolean => /\.[cm]?js$/.test(url.pathname);
 
+/** Pools created in this process, for the metrics endpoint (weakly held: a dropped pool goes). */
+const livePools = new Set<WeakRef<ThreadPoolExecutor>>();
+
+/** The thread pools alive in this process (read by `MetricsHandler`'s executor metrics). */
+export function liveExecutors(): ThreadPoolExecutor[] {
+  const pools: ThreadPoolExecutor[] = [];
+  for (const ref of livePools) {
+    const pool = ref.deref();
+    if (pool === undefined) livePools.delete(ref);
+    else pools.push(pool);
+  }
+  return pools;
+}
+
 /**
  * A pool of worker threads running the exported functions of one module.
  *
@@ -123,6 +137,7 @@ export class ThreadPoolExecutor {
     this.#maxWorkers = Math.max(1, Math.floor(options.maxWorkers ?? os.availableParallelism()));
     this.#maxQueue = options.maxQueue ?? Infinity;
     this.#taskTimeout = options.taskTimeout;
+    livePools.add(new WeakRef(this));
   }
 
   /** Runs task `name` with `args` on a thread; resolves to its result. */

@@ -49,6 +49,8 @@ export class Response {
   // A streamed response with its own Content-Length: bytes declared (-1: none) and sent.
   #declaredLength = -1;
   #streamedLength = 0;
+  // Body bytes handed to the socket (the access log's `bytes`).
+  #bytes = 0;
   readonly #res: ServerResponse;
   readonly #req: IncomingMessage;
   readonly #rules: ResponseRules;
@@ -69,6 +71,11 @@ export class Response {
   /** The reason phrase set with the status, if any. */
   get reason(): string | undefined {
     return this.#reason;
+  }
+
+  /** Body bytes written so far (compressed when the whole body was). */
+  get bytesWritten(): number {
+    return this.#bytes;
   }
 
   get headersWritten(): boolean {
@@ -162,6 +169,7 @@ export class Response {
     }
     let body = joinChunks(this.#chunks);
     this.#chunks = [];
+    this.#bytes += bodyLength(body);
     if (this.#compressor !== null) return this.#compressor.write(body);
     if (this.#declaredLength >= 0) body = this.#withinDeclaredLength(body);
     if (bodyLength(body) === 0 || res.destroyed) return Promise.resolve();
@@ -185,6 +193,7 @@ export class Response {
       let rest = joinChunks(this.#chunks);
       this.#chunks = [];
       if (this.#declaredLength >= 0) rest = this.#withinDeclaredLength(rest);
+      this.#bytes += bodyLength(rest);
       if (this.#compressor !== null) this.#compressor.end(rest);
       else if (bodyLength(rest) > 0) res.end(rest);
       else res.end();
@@ -222,6 +231,7 @@ export class Response {
       else if (method !== "HEAD") body = this.#checkDeclaredLength(declared, body);
     }
     this.#finalHeaders(cookies);
+    if (body !== null && method !== "HEAD") this.#bytes = bodyLength(body);
     writeWhole(res, this.#status, this.#reason, headers, body);
   }
 

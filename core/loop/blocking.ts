@@ -18,6 +18,8 @@ export interface InFlight {
   readonly path: string;
   readonly handler: string;
   hook: string;
+  /** The request's id, carried by the report. */
+  readonly reqId?: string;
 }
 
 /** How many finished requests are remembered for attribution (a ring). */
@@ -27,7 +29,7 @@ const RECENT = 16;
 export class BlockingWatch {
   readonly threshold: number;
   readonly #interval: number;
-  readonly #log: (message: string) => void;
+  readonly #log: (message: string, fields?: { reqId: string }) => void;
   readonly #inFlight = new Set<InFlight>();
   // Requests that finished since the last tick: a block seen at this tick may have been theirs.
   // A ring filled without allocating or reading the clock, the price of watching being per request.
@@ -39,7 +41,10 @@ export class BlockingWatch {
   #lastTick = 0;
   #reportedUntil = 0;
 
-  constructor(threshold: number, logLine: (message: string) => void = (message) => log.warn(message)) {
+  constructor(threshold: number, logLine: (message: string, fields?: { reqId: string }) => void = (message, fields) => {
+    if (fields === undefined) log.warn(message);
+    else log.warn(fields, message);
+  }) {
     this.threshold = threshold;
     // Ticks well inside the threshold, so a block is seen within one threshold of its end.
     this.#interval = Math.max(10, Math.min(50, threshold / 2));
@@ -91,7 +96,9 @@ export class BlockingWatch {
     if (candidates.length === 0) return;
     if (candidates.length === 1) {
       const only = candidates[0]!;
-      this.#log(`${formatBlocking({ ...only, ms })} (after an await)`);
+      const message = `${formatBlocking({ ...only, ms })} (after an await)`;
+      if (only.reqId === undefined) this.#log(message);
+      else this.#log(message, { reqId: only.reqId });
       return;
     }
     const list = candidates.slice(0, 8).map((c) => `${printable(c.method)} ${printable(c.path)} (${c.handler}.${c.hook})`).join(", ");

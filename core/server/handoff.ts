@@ -11,6 +11,7 @@ import { Server as NetServer, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { drainHanded } from "./drain.ts";
 import type { BindAddress, ServerHandle } from "./options.ts";
+import { afterListening, listenOptions } from "./listen.ts";
 import { log } from "../log.ts";
 
 /** The key of every message typhoon sends between a supervisor and its children. */
@@ -110,14 +111,16 @@ export class Handoff<T extends HandoffTarget> {
   }
 
   /** Binds the address; resolves to the bound port. */
-  listen(address: BindAddress): Promise<number> {
+  async listen(address: BindAddress): Promise<number> {
+    const options = await listenOptions(address.target, address.host);
     return new Promise((resolve, reject) => {
       this.#server.once("error", reject);
-      this.#server.listen({ port: address.port, host: address.host, backlog: 511 }, () => {
+      this.#server.listen({ ...options, backlog: 511 }, () => {
         this.#server.off("error", reject);
         this.#server.on("error", (err) => log.error("typhoon: supervisor listening socket failed", err));
         const bound = this.#server.address();
-        resolve(typeof bound === "object" && bound !== null ? bound.port : address.port);
+        afterListening(address.target);
+        resolve(typeof bound === "object" && bound !== null ? bound.port : 0);
       });
     });
   }

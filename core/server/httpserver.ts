@@ -12,6 +12,7 @@ import { answerOnSocket } from "../http/respond.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { DEFAULTS, serverContext, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
+import { checkTarget, listenOn, type ListenTarget } from "./listen.ts";
 import { serveTargetOf, type ServeTarget } from "./servable.ts";
 import { QuietKeepAliveResponse, closeIfUnused, ignoreUpgradeOffer, isWebSocketUpgrade } from "./connection.ts";
 
@@ -57,34 +58,33 @@ export class HTTPServer {
       context: this.#context,
       options,
       get httpServer() { return self.#server; },
-      listen: (port, host) => this.listen(port, host),
+      listen: (target, host, extra) => this.#listen(target, host, extra),
       stop: (timeout) => this.stop(timeout),
       unboundServer: () => this.#unboundServer(),
     };
   }
 
-  /** Binds and serves in this process; resolves when listening. */
-  async listen(port: number, host?: string): Promise<void> {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TyphoonError(ErrorCode.SERVER_OPTION, `Invalid port ${String(port)}`);
-    }
+  /**
+   * Binds and serves in this process; resolves when listening. `target` is a port, `{ path }`
+   * (a Unix socket; a stale socket file is replaced; `socketMode` sets its permissions) or
+   * `{ fd }` (an inherited listening descriptor, e.g. {@link listenFromEnvironment}'s).
+   */
+  async listen(target: ListenTarget, host?: string): Promise<void> {
+    return this.#listen(target, host);
+  }
+
+  // `reusePort`: a child of start(n, { scheduling: "reuseport" }) opens its own socket (process.ts).
+  async #listen(target: ListenTarget, host?: string, extra: { reusePort?: boolean } = {}): Promise<void> {
+    checkTarget(target);
     const server = this.#create();
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ port, host, exclusive: false }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenOn(server, target, host, extra);
     drainOnSignals(this.#handle); // SIGTERM/SIGINT: drain, then exit 0 (process.ts)
   }
 
-  /** Remembers the address for `start()`; nothing is opened yet. */
-  bind(port: number, host?: string): void {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TyphoonError(ErrorCode.SERVER_OPTION, `Invalid port ${String(port)}`);
-    }
-    this.#bound = { port, host };
+  /** Remembers the address for `start()` (a port, `{ path }` or `{ fd }`); nothing is opened yet. */
+  bind(target: ListenTarget, host?: string): void {
+    checkTarget(target);
+    this.#bound = { target, host };
   }
 
   /**
@@ -162,6 +162,7 @@ export class HTTPServer {
       // deadline is off; the head deadline is checked often enough to cut slowloris promptly.
       requestTimeout: 0,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
+      ...(o.maxRequestsPerSocket !== undefined ? { maxRequestsPerSocket: o.maxRequestsPerSocket } : {}),
       noDelay: true,
       // No deprecated `Keep-Alive: timeout=N` header (connection.ts).
       ServerResponse: QuietKeepAliveResponse,

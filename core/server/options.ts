@@ -6,6 +6,7 @@ import type { SecureContextOptions, TlsOptions } from "node:tls";
 import type { Server } from "node:http";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { DrainState } from "./drain-state.ts";
+import type { ListenTarget } from "./listen.ts";
 
 /** Options of `new HTTPServer(app, options)`. Sizes in bytes, times in ms. */
 export interface HTTPServerOptions {
@@ -31,6 +32,12 @@ export interface HTTPServerOptions {
   ssl?: TlsOptions & SecureContextOptions;
   /** Grace period for in-flight requests when stopping on a signal (default 30 s). */
   drainTimeout?: number;
+  /** Requests served on one keep-alive connection before it is closed (default: no limit; node's option). */
+  maxRequestsPerSocket?: number;
+  /** Longest a handler may take (ms, default none): then `this.signal` aborts and, if nothing was sent, the client gets 503. */
+  requestTimeout?: number;
+  /** On SIGTERM, how long `HealthHandler` answers 503 while everything else is still served, before draining (ms, default 0). */
+  drainDelay?: number;
 }
 
 /** The resolved options plus live state, as the request path reads them. */
@@ -41,13 +48,16 @@ export interface ServerContext {
   readonly maxBodySize: number;
   readonly bodyTimeout: number;
   readonly decompressRequest: boolean;
+  /** `requestTimeout` in ms; 0 for none. */
+  readonly requestTimeout: number;
   /** The server's draining state: while it drains, responses say `Connection: close`. */
   readonly drain: DrainState;
 }
 
 /** Where `bind()` asked to listen. */
 export interface BindAddress {
-  readonly port: number;
+  /** A port, `{ path }` (Unix socket) or `{ fd }` (an inherited listening descriptor). */
+  readonly target: ListenTarget;
   readonly host: string | undefined;
 }
 
@@ -61,8 +71,11 @@ export interface BindAddress {
  *   the children in turn, busy or not.
  * - `"shared"`: Node's `SCHED_NONE`: every child accepts on the shared socket; only a free child
  *   accepts, but the kernel spreads connections unevenly.
+ * - `"reuseport"`: each child binds its own `SO_REUSEPORT` socket on the port and the kernel
+ *   balances connections over them (Tornado's recommended deployment). Needs a fixed TCP port
+ *   and Node 22.12+ (`server.listen`'s `reusePort`); elsewhere `start()` throws `E_UNSUPPORTED`.
  */
-export type Scheduling = "least-busy" | "round-robin" | "shared";
+export type Scheduling = "least-busy" | "round-robin" | "shared" | "reuseport";
 
 /**
  * What the process side (signal drain, connection handoff) needs of an `HTTPServer`: handed to
@@ -73,7 +86,7 @@ export interface ServerHandle {
   readonly options: HTTPServerOptions;
   /** The node server, once listening. */
   readonly httpServer: Server | null;
-  listen(port: number, host?: string): Promise<void>;
+  listen(target: ListenTarget, host?: string, extra?: { reusePort?: boolean }): Promise<void>;
   stop(timeout?: number): Promise<void>;
   /** The node server, created without listening, for connections handed over by a supervisor. */
   unboundServer(): Server;
@@ -91,7 +104,7 @@ export const DEFAULTS = {
 
 /** Resolves options into the context shared with the request path. Throws for invalid values. */
 export function serverContext(options: HTTPServerOptions = {}): ServerContext {
-  for (const key of ["maxBodySize", "maxHeaderSize", "idleConnectionTimeout", "headersTimeout", "bodyTimeout", "drainTimeout"] as const) {
+  for (const key of ["maxBodySize", "maxHeaderSize", "idleConnectionTimeout", "headersTimeout", "bodyTimeout", "drainTimeout", "maxRequestsPerSocket", "requestTimeout", "drainDelay"] as const) {
     const value = options[key];
     if (value !== undefined && !(typeof value === "number" && value >= 0 && !Number.isNaN(value))) {
       throw new TyphoonError(ErrorCode.SERVER_OPTION, `HTTPServer option ${key} must be a number ≥ 0, got ${String(value)}`);
@@ -104,6 +117,7 @@ export function serverContext(options: HTTPServerOptions = {}): ServerContext {
     maxBodySize: options.maxBodySize ?? DEFAULTS.maxBodySize,
     bodyTimeout: options.bodyTimeout ?? DEFAULTS.bodyTimeout,
     decompressRequest: options.decompressRequest === true,
+    requestTimeout: options.requestTimeout ?? 0,
     drain: new DrainState(),
   };
 }

@@ -5,6 +5,7 @@
  * of a serving process: SIGTERM/SIGINT drain the servers and exit 0.
  */
 import cluster from "node:cluster";
+import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
 import { drainListening } from "./drain.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
@@ -12,10 +13,11 @@ import { acceptHandedConnections, CHILD_MESSAGE } from "./handoff.ts";
 import { log } from "../log.ts";
 import { DEFAULTS, type BindAddress, type Scheduling, type ServerHandle } from "./options.ts";
 import { anyServerDraining } from "./drain-state.ts";
+import { checkReusePort, describeTarget } from "./listen.ts";
 import { CHILD_ENV, Supervisor } from "./supervisor.ts";
 
 
-const SCHEDULINGS: readonly Scheduling[] = ["least-busy", "round-robin", "shared"];
+const SCHEDULINGS: readonly Scheduling[] = ["least-busy", "round-robin", "shared", "reuseport"];
 
 /** Options of `HTTPServer.start()`. */
 export interface StartOptions {
@@ -30,7 +32,7 @@ export interface ForkOptions {
   /** Restarts allowed in total before the supervisor gives up (default 100). */
   maxRestarts?: number;
   /** Node's cluster scheduling for servers the children open (default `"round-robin"`). */
-  scheduling?: Exclude<Scheduling, "least-busy">;
+  scheduling?: Exclude<Scheduling, "least-busy" | "reuseport">;
   /** Grace period given to children to drain on SIGTERM/SIGHUP before they are killed (default 30 s). */
   drainTimeout?: number;
 }
@@ -101,13 +103,15 @@ export async function startServer(server: ServerHandle, address: BindAddress, nu
   const count = processCount(numProcesses);
   if (id !== null) return serveChild(server, address);
   // A worker of a cluster the app runs itself: that cluster's primary shares the port.
-  if (cluster.isWorker) return server.listen(address.port, address.host);
+  if (cluster.isWorker) return server.listen(address.target, address.host);
   const scheduling = resolveScheduling(options.scheduling);
   const maxRestarts = restartLimit(options.maxRestarts);
-  if (count === 1) return server.listen(address.port, address.host);
+  if (scheduling === "reuseport") checkReusePortAddress(address);
+  if (count === 1) return server.listen(address.target, address.host);
   const supervisor = new Supervisor({
     count, maxRestarts, scheduling, address,
     drainTimeout: server.options.drainTimeout ?? DEFAULTS.drainTimeout,
+    drainDelay: server.options.drainDelay ?? 0,
   });
   await supervisor.start();
 }
@@ -118,9 +122,10 @@ async function serveChild(server: ServerHandle, address: BindAddress): Promise<v
   if (scheduling === "least-busy") {
     const intake = acceptHandedConnections(server);
     watchSignalsAsChild();
-    onDrain(() => intake.drain(server.options.drainTimeout ?? DEFAULTS.drainTimeout));
+    onDrain(() => afterDrainDelay(server, () => intake.drain(server.options.drainTimeout ?? DEFAULTS.drainTimeout)));
   } else {
-    await server.listen(address.port, address.host); // Node's cluster shares the port
+    // Node's cluster shares the port, or with reuseport this child opens its own socket.
+    await server.listen(address.target, address.host, { reusePort: scheduling === "reuseport" });
     watchSignalsAsChild();
   }
   process.send?.({ [CHILD_MESSAGE]: "ready" });
@@ -131,8 +136,23 @@ async function serveChild(server: ServerHandle, address: BindAddress): Promise<v
  * signal in a single process exits at once with status 1.
  */
 export function drainOnSignals(server: ServerHandle): void {
-  onDrain(() => drainListening(server, server.options.drainTimeout ?? DEFAULTS.drainTimeout), server);
+  onDrain(() => afterDrainDelay(server, () => drainListening(server, server.options.drainTimeout ?? DEFAULTS.drainTimeout)), server);
   watchSignals();
+}
+
+/**
+ * `drainDelay`: for that long after the signal the server is marked draining (`HealthHandler`
+ * answers 503, responses say `Connection: close`) while it still accepts and serves everything,
+ * so a load balancer takes the instance out before any connection is refused; then `drain`.
+ */
+async function afterDrainDelay(server: ServerHandle, drain: () => Promise<void>): Promise<void> {
+  const delay = server.options.drainDelay ?? 0;
+  if (delay > 0) {
+    server.context.drain.begin();
+    log.info(`typhoon: drainDelay: /health answers 503 for ${delay} ms before the server stops accepting`);
+    await sleep(delay);
+  }
+  await drain();
 }
 
 /** What to drain on a signal; a server that stopped listening is dropped, so specs do not pile them up. */
@@ -174,6 +194,15 @@ function processCount(n: number | undefined): number {
   if (n === undefined || n === 0) return cpuCount();
   if (!Number.isInteger(n) || n < 0) throw new TyphoonError(ErrorCode.PROCESS_OPTION, `Invalid number of processes ${String(n)}`);
   return n;
+}
+
+// reuseport: the kernel balances over sockets bound to one fixed TCP port; port 0 would give
+// each child a port of its own.
+function checkReusePortAddress(address: BindAddress): void {
+  checkReusePort();
+  if (typeof address.target !== "number" || address.target === 0) {
+    throw new TyphoonError(ErrorCode.PROCESS_OPTION, `scheduling "reuseport" needs a fixed TCP port, got ${describeTarget(address.target, address.host)}`);
+  }
 }
 
 function restartLimit(n: number | undefined): number {

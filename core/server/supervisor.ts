@@ -11,6 +11,7 @@ import { ErrorCode, TyphoonError } from "../errors.ts";
 import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
 import { log } from "../log.ts";
 import type { BindAddress, Scheduling } from "./options.ts";
+import { forgetWorker, onMetricsMessage, type GatherSource } from "./metrics-gather.ts";
 
 /** What a supervisor runs. */
 export interface SupervisorOptions {
@@ -19,6 +20,8 @@ export interface SupervisorOptions {
   scheduling: Scheduling;
   /** Grace period of a draining child before it is killed (ms). */
   drainTimeout: number;
+  /** How long the supervisor keeps accepting after SIGTERM while the children's health checks say 503 (ms). */
+  drainDelay?: number;
   /** The address the supervisor itself accepts on (least-busy scheduling), or null. */
   address: BindAddress | null;
 }
@@ -57,6 +60,11 @@ export class Supervisor {
   #stopping = false;
   #reloading = false;
   #exitCode = 0;
+  /** What a metrics scrape under start(n) gathers from (`metrics-gather.ts`). */
+  readonly #gatherSource: GatherSource = {
+    readyWorkers: () => [...this.#children].filter((c) => c.ready).map((c) => c.worker),
+    restarts: () => this.#restarts,
+  };
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -86,12 +94,22 @@ export class Supervisor {
   stop(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#handoff?.close();
-    for (const child of this.#children) this.#retire(child);
+    const delay = this.#options.drainDelay ?? 0;
+    if (delay > 0 && this.#handoff !== null) {
+      // drainDelay: the children hear SIGTERM now (their health checks answer 503) and are still
+      // handed connections; the supervisor stops accepting once the delay is over.
+      for (const child of this.#children) child.worker.process.kill("SIGTERM");
+      setTimeout(() => this.#stopAccepting(), delay).unref();
+    } else this.#stopAccepting();
     setTimeout(() => {
       for (const child of this.#children) child.worker.process.kill("SIGKILL");
-    }, this.#options.drainTimeout + 2_000).unref();
+    }, delay + this.#options.drainTimeout + 2_000).unref();
     this.#exitIfDone();
+  }
+
+  #stopAccepting(): void {
+    this.#handoff?.close();
+    for (const child of this.#children) this.#retire(child);
   }
 
   /** Replaces the children one at a time, each new one ready before its old one drains. */
@@ -138,6 +156,7 @@ export class Supervisor {
     this.#children.add(child);
     this.#slots[task] = child;
     worker.on("message", (message: unknown) => {
+      if (onMetricsMessage(this.#gatherSource, worker, message)) return;
       if (!noteLoad(child, message) || messageKind(message) !== "ready") return;
       child.ready = true;
       this.#handoff?.wake();
@@ -156,6 +175,7 @@ export class Supervisor {
         unsent.delete(socket);
         done(new Error("the child exited before taking the connection"));
       }
+      forgetWorker(worker);
       this.#exited(child, code, signal);
     });
     return child;

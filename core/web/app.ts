@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { ErrorCode, HTTPError, TyphoonError } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, type Logger } from "../log.ts";
 import { loopMonitor } from "../loop/loop-monitor.ts";
 import { BlockingWatch } from "../loop/blocking.ts";
 import { Router, type RouteMatch } from "./router.ts";
@@ -21,6 +21,9 @@ import { StaticFileHandler } from "./static.ts";
 import { compileHandlerSchema } from "./schema.ts";
 import { buildOpenAPI, type OpenAPIDocument, type OpenAPIOptions } from "./openapi.ts";
 import { acceptsUpgrades, rejectUpgrade, upgradeResponse } from "./upgrade.ts";
+import { roundMs, writeAccessLog } from "./access-log.ts";
+import { NO_ROUTE, requestMetrics, type RequestMetrics } from "./metrics.ts";
+import { taskId } from "../server/process.ts";
 
 /** A handler class: `RequestHandler` or a subclass. */
 export type HandlerClass = typeof RequestHandler;
@@ -99,14 +102,19 @@ export class Application implements ApplicationView {
   readonly #hosts: HostRules[] = [];
   readonly #listener: (req: IncomingMessage, res: ServerResponse) => void;
   readonly #watch: BlockingWatch | undefined;
+  #metrics: RequestMetrics | null = null;
 
   constructor(rules: readonly Rule[] = [], settings: AppSettings = {}) {
     this.settings = settings;
     const threshold = settings.blockingThreshold;
-    this.#watch = threshold === undefined ? undefined : new BlockingWatch(threshold);
+    this.#watch = threshold === undefined ? undefined : new BlockingWatch(threshold, (message, fields) => {
+      if (fields === undefined) this.#logger.warn(message);
+      else this.#logger.warn(fields, message);
+    });
     for (const rule of staticRules(settings)) addRule(this.#router, rule);
     for (const rule of rules) addRule(this.#router, rule);
     if (settings.defaultHandlerClass !== undefined) compileHandlerSchema(settings.defaultHandlerClass);
+    this.#noteMetrics(rules);
     this.#listener = (req, res) => this.#handle(req, res, STANDALONE);
     registerServable(this, {
       handle: (req, res, server) => this.#handle(req, res, server),
@@ -125,6 +133,7 @@ export class Application implements ApplicationView {
     }
     const router = new Router<Target>();
     for (const rule of rules) addRule(router, rule);
+    this.#noteMetrics(rules);
     this.#hosts.push({ host, router });
   }
 
@@ -264,7 +273,11 @@ export class Application implements ApplicationView {
         return sendErrorPage(res, 400, accept, undefined, closing(server));
       }
     }
-    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest, rawGroups };
+    // The route label of logs and metrics: the rule's name or pattern, never the raw path.
+    const route = match === null ? NO_ROUTE : match.route.name ?? match.route.source;
+    const ctx: HandlerContext = {
+      req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest, rawGroups, route, detached: this.#detached,
+    };
     let instance: RequestHandler;
     try {
       instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);
@@ -274,25 +287,60 @@ export class Application implements ApplicationView {
       log.error(`Uncaught exception constructing ${handler.name} for ${req.method ?? "GET"} ${target}`, err);
       return sendErrorPage(res, 500, accept, undefined, closing(server));
     }
+    if (this.#metrics !== null) this.#metrics.inFlight++;
     void instance.execute();
   }
 
-  /** Logs a finished request: `settings.logFunction`, or Tornado's access-log levels. */
-  readonly #logRequest = (handler: RequestHandler): void => {
+  /** The logger of this app's records: the `logger` setting, else the process-wide one. */
+  get #logger(): Logger {
+    return this.settings.logger ?? log;
+  }
+
+  /**
+   * Records a finished request: request metrics (when the app serves `MetricsHandler`), then
+   * `settings.logFunction`, or the access log (one `info` record) unless `accessLog` is false.
+   * `route` is the rule's name or pattern, `bytes` the body bytes sent.
+   */
+  readonly #logRequest = (handler: RequestHandler, route: string, bytes: number): void => {
+    const r = handler.request;
+    const ms = r.requestTime();
+    const metrics = this.#metrics;
+    if (metrics !== null) {
+      metrics.inFlight--;
+      metrics.observe(r.method, route, handler.getStatus(), ms / 1000);
+    }
     const custom = this.settings.logFunction;
     if (custom !== undefined) {
       custom(handler);
       return;
     }
-    const status = handler.getStatus();
-    if (status < 400 && !this.settings.debug) return;
-    const r = handler.request;
-    const line = `${status} ${r.method} ${r.uri} (${r.remoteIp}) ${r.requestTime().toFixed(2)}ms`;
-    if (status >= 500) log.error(line);
-    else if (status >= 400) log.warn(line);
-    else log.info(line);
+    if (this.settings.accessLog === false) return;
+    writeAccessLog(this.#logger, {
+      reqId: handler.requestId, method: r.method, path: r.path, route, status: handler.getStatus(),
+      ms: roundMs(ms), bytes, remoteIp: r.remoteIp, taskId: TASK_ID,
+    });
   };
+
+  // A detached request (a WebSocket, a mounted node app) is no longer in flight here.
+  readonly #detached = (): void => {
+    if (this.#metrics !== null) this.#metrics.inFlight--;
+  };
+
+  // An app routing to a handler class marked `recordsMetrics` (MetricsHandler) records request metrics.
+  #noteMetrics(rules: readonly Rule[]): void {
+    if (this.#metrics !== null) return;
+    for (const rule of rules) {
+      const handler = isSpec(rule) ? rule.handler : rule[1];
+      if ((handler as { recordsMetrics?: unknown }).recordsMetrics === true) {
+        this.#metrics = requestMetrics();
+        return;
+      }
+    }
+  }
 }
+
+/** This process's task id, for the access log (fixed for the life of the process). */
+const TASK_ID = taskId();
 
 // Tornado's static rules: the prefix, plus /favicon.ico and /robots.txt from the same directory.
 function staticRules(settings: AppSettings): Rule[] {

@@ -4,8 +4,9 @@
  * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ErrorCode, Finish, HTTPError, TyphoonError, ValidationError } from "../errors.ts";
-import { errorText, log } from "../log.ts";
+import { AbortError, ErrorCode, Finish, HTTPError, TimeoutError, TyphoonError, ValidationError } from "../errors.ts";
+import { errorText, log, type Logger } from "../log.ts";
+import { REQUEST_ID_HEADER, requestIdOf } from "./access-log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
 import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
@@ -33,8 +34,12 @@ export interface HandlerContext {
   readonly pathKwargs: Record<string, string | undefined>;
   /** The application's blocking watchdog, when `blockingThreshold` is set. */
   readonly watch?: BlockingWatch | undefined;
-  /** The application's access log (or `logFunction`), called once the request is finished. */
-  readonly logRequest: (handler: RequestHandler) => void;
+  /** The application's access log and metrics (or `logFunction`), called once the request is finished. */
+  readonly logRequest: (handler: RequestHandler, route: string, bytes: number) => void;
+  /** The route label of logs and metrics: the rule's name or pattern (default `(none)`). */
+  readonly route?: string;
+  /** Called when the handler hands the request away (`detach()`): it will not finish here. */
+  readonly detached?: () => void;
   /** The path groups are still percent-encoded: the handler's own `decodeArgument` decodes them. */
   readonly rawGroups?: boolean;
 }
@@ -80,6 +85,10 @@ export class RequestHandler extends HandlerIO {
   #inFlight: InFlight | null = null;
   #schema: CompiledSchema | undefined;
   #valid: ValidInput | undefined;
+  #requestId: string | undefined;
+  #log: Logger | undefined;
+  #abort: AbortController | null = null;
+  #deadline: NodeJS.Timeout | undefined;
 
   constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -105,9 +114,11 @@ export class RequestHandler extends HandlerIO {
     const method = this.request.method;
     // Only handlers that override the hook pay for a close listener.
     if (this.onConnectionClose !== RequestHandler.prototype.onConnectionClose) res.once("close", () => this.#connectionClosed());
+    const timeout = this.#ctx.server.requestTimeout;
+    if (timeout > 0) this.#deadline = setTimeout(() => this.#timedOut(timeout), timeout);
     const watch = this.#ctx.watch;
     if (watch !== undefined) {
-      this.#inFlight = { method, path: this.request.path, handler: this.constructor.name, hook: "initialize" };
+      this.#inFlight = { method, path: this.request.path, handler: this.constructor.name, hook: "initialize", reqId: this.requestId };
       watch.enter(this.#inFlight);
     }
     try {
@@ -175,6 +186,7 @@ export class RequestHandler extends HandlerIO {
 
   /** Takes the response away from typhoon (for WebSocket or a mounted node app). */
   detach(): { req: IncomingMessage; res: ServerResponse } {
+    if (!this.#detached && !this.#out.finished) this.#ctx.detached?.();
     this.#detached = true;
     return { req: this.#ctx.req, res: this.#ctx.res };
   }
@@ -232,6 +244,7 @@ export class RequestHandler extends HandlerIO {
    * Resolves once the socket has taken the data (backpressure).
    */
   flush(): Promise<void> {
+    this.#stampRequestId();
     return this.#out.flush(this.newCookieHeaders());
   }
 
@@ -239,6 +252,7 @@ export class RequestHandler extends HandlerIO {
   finish(chunk?: string | Uint8Array | object): void {
     if (this.#out.finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
     if (chunk !== undefined) this.write(chunk);
+    this.#stampRequestId();
     this.#out.finish(this, this.newCookieHeaders());
     this.#afterFinish();
   }
@@ -251,6 +265,44 @@ export class RequestHandler extends HandlerIO {
   /** Whether the headers have been sent. */
   get headersWritten(): boolean {
     return this.#out.headersWritten;
+  }
+
+  /**
+   * The request's id: the client's `X-Request-Id` (or the `requestIdHeader` setting's header)
+   * when it is 1–200 visible ASCII characters, else a generated one. Sent back in that header,
+   * and the `reqId` of every record about the request.
+   */
+  get requestId(): string {
+    if (this.#requestId === undefined) {
+      const header = this.settings.requestIdHeader;
+      this.#requestId = requestIdOf(this.#ctx.req, header === false ? false : header === undefined ? REQUEST_ID_HEADER : header.toLowerCase());
+    }
+    return this.#requestId;
+  }
+
+  /**
+   * The request's logger: the app's logger with `reqId` bound.
+   *
+   * @example
+   * this.log.info({ user: id }, "profile updated");
+   */
+  get log(): Logger {
+    return (this.#log ??= (this.settings.logger ?? log).child({ reqId: this.requestId }));
+  }
+
+  /**
+   * Aborts when the request times out (`requestTimeout`; the client then gets 503 if nothing
+   * was sent) or the client closes the connection first. Pass it to work that should stop then.
+   */
+  get signal(): AbortSignal {
+    if (this.#abort === null) {
+      const abort = this.#abort = new AbortController();
+      const res = this.#ctx.res;
+      res.once("close", () => {
+        if (!res.writableFinished && !abort.signal.aborted) abort.abort(new AbortError("The client closed the connection"));
+      });
+    }
+    return this.#abort.signal;
   }
 
   static {
@@ -295,7 +347,7 @@ export class RequestHandler extends HandlerIO {
   sendError(status = 500, info: { error?: unknown } = {}): void {
     if (this.#out.headersWritten) {
       // The status line is gone: the only honest signal left is to cut the connection.
-      log.error(`Cannot send error ${status} after headers were written; closing the connection`);
+      this.log.error(`Cannot send error ${status} after headers were written; closing the connection`);
       if (!this.#out.finished) {
         this.#out.abort();
         this.#afterFinish();
@@ -308,7 +360,7 @@ export class RequestHandler extends HandlerIO {
       this.setStatus(status, error instanceof HTTPError ? error.reason : undefined);
     } catch (err) {
       // An impossible status (a reason that cannot be sent becomes "Unknown"): answer 500.
-      log.error(`Invalid error status or reason for ${this.#summary()}`, err);
+      this.log.error({ err }, `Invalid error status or reason for ${this.#summary()}`);
       status = 500;
       this.setStatus(500);
     }
@@ -316,7 +368,7 @@ export class RequestHandler extends HandlerIO {
     try {
       this.writeError(status, info);
     } catch (err) {
-      log.error(`Uncaught exception in writeError for ${this.#summary()}`, err);
+      this.log.error({ err }, `Uncaught exception in writeError for ${this.#summary()}`);
       this.clear();
       this.setStatus(500);
       this.#out.clearBody();
@@ -364,7 +416,7 @@ export class RequestHandler extends HandlerIO {
       const ms = performance.now() - start;
       if (ms > threshold) {
         reportBlocking({ method: this.request.method, path: this.request.path, handler: this.constructor.name, hook, ms },
-          (message) => log.warn(message));
+          (message) => this.log.warn(message));
         this.#ctx.watch?.noteReported();
       }
     }
@@ -376,17 +428,19 @@ export class RequestHandler extends HandlerIO {
       return;
     }
     if (this.#out.finished || this.#detached) {
-      log.error(`Exception after the response was finished in ${this.#summary()}`, err);
+      // A handler that went on after requestTimeout answered for it: expected, not an error.
+      if (this.#abort?.signal.reason instanceof TimeoutError && err instanceof TyphoonError && err.code === ErrorCode.RESPONSE_FINISHED) return;
+      this.log.error({ err }, `Exception after the response was finished in ${this.#summary()}`);
       return;
     }
     if (err instanceof HTTPError) {
-      if (err.logMessage !== undefined) log.warn(`${err.status} ${this.#summary()}: ${err.logMessage}`);
+      if (err.logMessage !== undefined) this.log.warn(`${err.status} ${this.#summary()}: ${err.logMessage}`);
       // The unread body would be parsed as the next request: close the connection after answering.
       if (err.status === 413 || err.status === 408) this.#out.closeAfter();
       this.sendError(err.status, { error: err });
       return;
     }
-    log.error(`Uncaught exception ${this.#summary()}`, err);
+    this.log.error({ err }, `Uncaught exception ${this.#summary()}`);
     this.sendError(500, { error: err });
   }
 
@@ -395,27 +449,44 @@ export class RequestHandler extends HandlerIO {
     try {
       this.onConnectionClose();
     } catch (err) {
-      log.error(`Exception in onConnectionClose of ${this.#summary()}`, err);
+      this.log.error({ err }, `Exception in onConnectionClose of ${this.#summary()}`);
     }
   }
 
   #lastResort(err: unknown): void {
     try {
-      log.error(`Exception while handling an error in ${this.#summary()}`, err);
+      this.log.error({ err }, `Exception while handling an error in ${this.#summary()}`);
     } catch {
       // The logger is what failed; nothing is left to report to.
     }
     this.#out.lastResort();
   }
 
+  #timedOut(timeout: number): void {
+    this.#deadline = undefined;
+    if (this.#out.finished || this.#detached) return;
+    void this.signal;
+    this.#abort!.abort(new TimeoutError(`The request took longer than requestTimeout (${timeout} ms)`));
+    this.log.warn(`${this.#summary()} timed out after ${timeout} ms`);
+    if (!this.#out.headersWritten) this.sendError(503);
+  }
+
   #afterFinish(): void {
-    this.#ctx.logRequest(this);
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#ctx.logRequest(this, this.#ctx.route ?? "(none)", this.#out.bytesWritten);
     try {
       const r = this.onFinish();
-      if (isThenable(r)) r.then(undefined, (err: unknown) => log.error(`Exception in onFinish of ${this.#summary()}`, err));
+      if (isThenable(r)) r.then(undefined, (err: unknown) => this.log.error({ err }, `Exception in onFinish of ${this.#summary()}`));
     } catch (err) {
-      log.error(`Exception in onFinish of ${this.#summary()}`, err);
+      this.log.error({ err }, `Exception in onFinish of ${this.#summary()}`);
     }
+  }
+
+  // The request's id goes back in its header (`requestIdHeader`), set last so clear() keeps it.
+  #stampRequestId(): void {
+    if (this.#out.headersWritten) return;
+    const idHeader = this.settings.requestIdHeader;
+    this.#out.setHeader(typeof idHeader === "string" ? idHeader : REQUEST_ID_HEADER, this.requestId);
   }
 
   #summary(): string {

@@ -5,6 +5,7 @@
  */
 import type { CookieOptions } from "../http/cookies.ts";
 import type { SecretSpec } from "../http/signing.ts";
+import type { Logger } from "../log.ts";
 
 /** The application settings a handler reads (all optional). Apps may add their own keys. */
 export interface HandlerSettings {
@@ -42,6 +43,12 @@ export interface HandlerSettings {
   blockingThreshold?: number;
   /** Answer 503 with `Retry-After` while the event-loop delay is above this many ms. */
   maxEventLoopDelay?: number;
+  /** Where the app's records go: any pino-compatible logger, `pino()` included (default: typhoon's, see `setLogger`). */
+  logger?: Logger;
+  /** One `info` record per finished request (default true); `logFunction` replaces it. */
+  accessLog?: boolean;
+  /** The header a request id is read from and echoed in (default `X-Request-Id`); `false` ignores the client's. */
+  requestIdHeader?: string | false;
   [key: string]: unknown;
 }
 

@@ -109,6 +109,7 @@ const CONTRIBUTED = [
   { file: "executor.ts", fn: "runExecutorBench", title: "thread executor" },
   { file: "processes.ts", fn: "runProcessesBench", title: "processes" },
   { file: "blocking.ts", fn: "runBlockingBench", title: "blocking detection and overload shedding" },
+  { file: "ops.ts", fn: "runOpsBench", title: "access log and metrics" },
 ] as const;
 
 /** How long a contributed benchmark may run before the suite gives up on it and moves on. */

@@ -35,5 +35,6 @@ const rules: Rule[] = scenario === "hello" ? [["/", HelloHandler]]
   : scenario === "group" ? [["/users/(\\d+)", UserHandler]]
   : routeTable(scenario === "prefixed" ? PREFIX : "").map((prefix): Rule => [`${prefix}/(\\d+)`, ResourceHandler]);
 
-const server = await new Application(rules).listen(0, "127.0.0.1");
+// The access log off, as Fastify's peer runs with its logger off (scripts/bench/ops.ts measures it).
+const server = await new Application(rules, { accessLog: false }).listen(0, "127.0.0.1");
 process.stdout.write(`listening ${server.address()!.port}\n`);

@@ -1,0 +1,76 @@
+/**
+ * Request ids and the access log: the id a request is known by in every record about it (the
+ * client's `X-Request-Id` when sane, else one generated here), and the one `info` record written
+ * per finished request.
+ *
+ * Both run on every request, so both are cheap: an id is a per-process random prefix and a
+ * counter (no randomness per request), and the access record is one flat object of fixed shape,
+ * which V8 serializes on its fast path.
+ */
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "../log.ts";
+
+/** The header a request id is read from and sent back in, unless `requestIdHeader` renames it. */
+export const REQUEST_ID_HEADER = "x-request-id";
+
+/** Longest client-supplied id accepted (characters). */
+const MAX_ID_LENGTH = 200;
+
+// Unique across processes and restarts without coordination: 8 random hex digits per process.
+const prefix = randomBytes(4).toString("hex");
+let counter = 0;
+
+/** A new request id, e.g. `3f9a0c1e-1a`: this process's random prefix and a base-36 counter. */
+export function generateRequestId(): string {
+  return `${prefix}-${(++counter).toString(36)}`;
+}
+
+/** Whether a client's id is usable: 1–200 visible ASCII characters (no spaces or controls). */
+export function isSaneRequestId(value: string): boolean {
+  const n = value.length;
+  if (n === 0 || n > MAX_ID_LENGTH) return false;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
+ * The id of a request: the client's header (`header`, lower-case; `false` ignores the client)
+ * when it is sane, else a generated one.
+ */
+export function requestIdOf(req: IncomingMessage, header: string | false): string {
+  if (header !== false) {
+    const given = req.headers[header];
+    if (typeof given === "string" && isSaneRequestId(given)) return given;
+  }
+  return generateRequestId();
+}
+
+/** What the access log needs of a finished request. */
+export interface AccessFacts {
+  readonly reqId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly route: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly bytes: number;
+  readonly remoteIp: string;
+  readonly taskId: number | null;
+}
+
+/**
+ * Writes the access record of one finished request: `info`, with the facts as fields and
+ * Tornado's access line as the message (`200 GET /path (127.0.0.1) 0.42ms`).
+ */
+export function writeAccessLog(logger: Logger, facts: AccessFacts): void {
+  logger.info(facts, `${facts.status} ${facts.method} ${facts.path} (${facts.remoteIp}) ${facts.ms}ms`);
+}
+
+/** Milliseconds rounded to 2 decimals, for the record. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

@@ -1,0 +1,120 @@
+/**
+ * typhoon's default logger and the process-wide `log`: JSON lines of pino's shape, readable text
+ * lines, levels and the environment switches, child bindings, errors serialized, and setLogger
+ * with a logger, a `(level, message)` sink, or nothing (the default again).
+ */
+import t from "tap";
+import pino from "pino";
+import { Writable } from "node:stream";
+import { createLogger, log, setLogger, type Logger, type LogDestination } from "../../core/log.ts";
+
+/** A destination that keeps what was written; lines arrive once per event-loop turn. */
+function memory(): LogDestination & { text(): string; lines(): Record<string, unknown>[] } {
+  let text = "";
+  return {
+    write(chunk: string) { text += chunk; },
+    text: () => text,
+    lines: () => text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+t.test("JSON lines have pino's shape: numeric level, time, pid, hostname, fields, msg", async (t) => {
+  const out = memory();
+  const logger = createLogger({ format: "json", destination: out });
+  logger.info({ user: 7 }, "signed in");
+  logger.warn("plain message");
+  await turn();
+  const [first, second] = out.lines();
+  t.match(first, { level: 30, pid: process.pid, user: 7, msg: "signed in" });
+  t.type(first!["time"], "number");
+  t.type(first!["hostname"], "string");
+  t.match(second, { level: 40, msg: "plain message" });
+});
+
+t.test("levels below the chosen one are dropped; TYPHOON_LOG_LEVEL and TYPHOON_LOG_FORMAT choose", async (t) => {
+  const out = memory();
+  const logger = createLogger({ format: "json", level: "warn", destination: out });
+  logger.debug("d");
+  logger.info("i");
+  logger.warn("w");
+  logger.error("e");
+  await turn();
+  t.same(out.lines().map((l) => l["msg"]), ["w", "e"]);
+  const saved = { level: process.env["TYPHOON_LOG_LEVEL"], format: process.env["TYPHOON_LOG_FORMAT"] };
+  t.teardown(() => {
+    for (const [key, value] of [["TYPHOON_LOG_LEVEL", saved.level], ["TYPHOON_LOG_FORMAT", saved.format]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  });
+  process.env["TYPHOON_LOG_LEVEL"] = "debug";
+  process.env["TYPHOON_LOG_FORMAT"] = "text";
+  const text = memory();
+  const fromEnv = createLogger({ destination: text });
+  fromEnv.debug({ k: "v" }, "debug shown");
+  await turn();
+  t.match(text.text(), /^\d\d:\d\d:\d\d\.\d{3} DEBUG debug shown k=v\n$/);
+});
+
+t.test("child bindings are on every record; an error is serialized with type, message and stack", async (t) => {
+  const out = memory();
+  const logger = createLogger({ format: "json", destination: out }).child({ reqId: "abc" });
+  logger.child({ part: "db" }).error({ err: new TypeError("bad row") }, "query failed");
+  logger.error(new Error("alone"));
+  await turn();
+  const [first, second] = out.lines();
+  t.match(first, { reqId: "abc", part: "db", msg: "query failed", err: { type: "TypeError", message: "bad row" } });
+  t.match((first!["err"] as { stack: string }).stack, /TypeError: bad row/);
+  t.match(second, { reqId: "abc", msg: "alone", err: { message: "alone" } });
+});
+
+t.test("text lines are readable: time, level, message, fields, then the stack", async (t) => {
+  const out = memory();
+  const logger = createLogger({ format: "text", destination: out });
+  logger.child({ reqId: "r1" }).error({ err: new Error("kaput"), status: 500 }, "request failed");
+  await turn();
+  t.match(out.text(), /^\d\d:\d\d:\d\d\.\d{3} ERROR request failed reqId=r1 status=500\nError: kaput\n {4}at /);
+});
+
+t.test("a record whose fields cannot be serialized is still written", async (t) => {
+  const out = memory();
+  const cyclic: Record<string, unknown> = {};
+  cyclic["self"] = cyclic;
+  createLogger({ format: "json", destination: out }).info(cyclic, "still here");
+  await turn();
+  t.match(out.lines()[0], { msg: "still here", fields: "[unserializable]" });
+});
+
+t.test("setLogger: a sink gets messages (with an error's stack), a logger gets records, none restores the default", async (t) => {
+  const seen: string[] = [];
+  const previous = setLogger((level, message) => seen.push(`${level}: ${message}`));
+  t.teardown(() => { setLogger(previous); });
+  log.warn("careful");
+  log.error("broke", new Error("why"));
+  log.child({ reqId: "x" }).info({ status: 200 }, "done");
+  t.equal(seen[0], "warn: careful");
+  t.match(seen[1], /^error: broke\nError: why\n/);
+  t.equal(seen[2], "info: done");
+
+  const out = memory();
+  setLogger(createLogger({ format: "json", destination: out }));
+  log.child({ reqId: "x" }).info({ status: 200 }, "done");
+  await turn();
+  t.match(out.lines()[0], { reqId: "x", status: 200, msg: "done" });
+});
+
+t.test("a pino() logger fits the Logger interface and receives the framework's records", async (t) => {
+  const chunks: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, done) { chunks.push(chunk.toString()); done(); } });
+  const logger: Logger = pino({ level: "debug" }, sink);
+  const previous = setLogger(logger);
+  t.teardown(() => { setLogger(previous); });
+  log.child({ reqId: "p1" }).warn({ status: 404 }, "not found");
+  log.error("old form", new Error("with an error"));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const records = chunks.join("").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(records[0], { level: 40, reqId: "p1", status: 404, msg: "not found" });
+  t.match(records[1], { level: 50, msg: "old form", err: { message: "with an error" } });
+});
