@@ -1,0 +1,235 @@
+/**
+ * Server-side templates: the small {@link TemplateLoader} interface any engine can sit behind,
+ * the default loader on nunjucks (loaded on the first render, so apps without templates never
+ * load it), the namespace every template sees (Tornado's `get_template_namespace`), and
+ * {@link TemplateError}, which names the template and line of a failure.
+ */
+import { createRequire } from "node:module";
+import { relative, resolve, sep } from "node:path";
+import type * as Nunjucks from "nunjucks";
+import { ErrorCode, TyphoonError } from "../errors.ts";
+import type { Locale } from "./locale.ts";
+
+/**
+ * Any template engine, as typhoon sees it: render a named template with a namespace, and mark
+ * a string as HTML that must not be escaped again. Set an instance as the `templateLoader`
+ * setting to use another engine than the default.
+ *
+ * @example
+ * const loader: TemplateLoader = {
+ *   render: (name, ns) => myEngine.renderFile(name, ns),
+ *   markSafe: (html) => myEngine.raw(html),
+ * };
+ * new Application(rules, { templateLoader: loader });
+ */
+export interface TemplateLoader {
+  /** The rendered text of template `name`; may be async for engines that load asynchronously. */
+  render(name: string, namespace: Record<string, unknown>): string | Promise<string>;
+  /** Wraps HTML so that autoescaping leaves it alone (used for `xsrfFormHtml()`). */
+  markSafe(html: string): unknown;
+  /** Forgets compiled templates (optional). */
+  reset?(): void;
+}
+
+/** The template settings of an application (part of `AppSettings`). */
+export interface TemplateSettings {
+  /** Directory (or directories) of the templates `render(name)` finds. */
+  templatePath?: string | readonly string[];
+  /** The engine; default: nunjucks on `templatePath`. */
+  templateLoader?: TemplateLoader;
+  /** HTML-escape `{{ expression }}` output (default true). */
+  autoescape?: boolean;
+  /** Keep compiled templates in memory (default true, false under `debug`). */
+  compiledTemplateCache?: boolean;
+  /** Debug mode: template caches off, among other things. */
+  debug?: boolean;
+}
+
+/** Options of {@link NunjucksLoader}. */
+export interface NunjucksLoaderOptions {
+  /** Directory (or directories) searched for templates, in order. */
+  path: string | readonly string[];
+  /** HTML-escape `{{ expression }}` output (default true). */
+  autoescape?: boolean;
+  /** Keep compiled templates (default true); when false every render reads the file again. */
+  cache?: boolean;
+  /** Called once with the nunjucks `Environment` when it is created: add filters, globals, extensions. */
+  configure?: (env: Nunjucks.Environment) => void;
+}
+
+type NunjucksModule = typeof Nunjucks;
+let nunjucksModule: NunjucksModule | null = null;
+
+// createRequire keeps the load lazy and synchronous: render() can finish the response in the
+// same turn, like Tornado's, and apps that never render do not load nunjucks at all.
+function nunjucks(): NunjucksModule {
+  nunjucksModule ??= createRequire(import.meta.url)("nunjucks") as NunjucksModule;
+  return nunjucksModule;
+}
+
+/**
+ * The default engine: nunjucks (Jinja2 syntax, the closest maintained relative of Tornado's
+ * templates) with autoescaping on. `{{ expression }}`, `{% if %}…{% endif %}`,
+ * `{% for x in xs %}…{% endfor %}`, `{% extends "base.html" %}`, `{% block body %}…{% endblock %}`,
+ * `{% include "entry.html" %}`, `{% macro %}`, and function calls in expressions.
+ */
+export class NunjucksLoader implements TemplateLoader {
+  readonly #options: NunjucksLoaderOptions;
+  readonly #roots: string[];
+  #env: Nunjucks.Environment | null = null;
+
+  constructor(options: NunjucksLoaderOptions) {
+    this.#options = options;
+    this.#roots = (typeof options.path === "string" ? [options.path] : [...options.path]).map((p) => resolve(p));
+  }
+
+  render(name: string, namespace: Record<string, unknown>): string {
+    try {
+      return this.#environment().render(name, namespace);
+    } catch (err) {
+      throw this.#describe(name, err);
+    }
+  }
+
+  markSafe(html: string): unknown {
+    return nunjucks().runtime.markSafe(html);
+  }
+
+  reset(): void {
+    this.#env = null;
+  }
+
+  #environment(): Nunjucks.Environment {
+    if (this.#env === null) {
+      const nj = nunjucks();
+      const loader = new nj.FileSystemLoader(this.#roots, { noCache: this.#options.cache === false });
+      const env = new nj.Environment(loader, { autoescape: this.#options.autoescape ?? true });
+      this.#options.configure?.(env);
+      this.#env = env;
+    }
+    return this.#env;
+  }
+
+  // nunjucks prefixes its messages with "(/abs/path.html) [Line n, Column m]" and counts the
+  // lines of runtime errors (those wrapping a thrown Error) from 0 and of syntax errors from 1.
+  #describe(requested: string, err: unknown): TemplateError {
+    if (!(err instanceof Error)) return new TemplateError(requested, undefined, String(err), err);
+    const located = /^\(([^)]*)\)(?: \[Line \d+(?:, Column \d+)?\])?\s*/.exec(err.message);
+    if (located === null) {
+      const missing = /^template not found: (.*)$/.exec(err.message);
+      return new TemplateError(missing?.[1] ?? requested, undefined, err.message, err);
+    }
+    const file = located[1]!;
+    const detail = err.message.slice(located[0].length);
+    const raw = (err as { lineno?: unknown }).lineno;
+    const cause = (err as { cause?: unknown }).cause;
+    const line = typeof raw === "number" ? (cause instanceof Error ? raw + 1 : raw) : undefined;
+    return new TemplateError(this.#nameOf(file, requested), line, detail, cause instanceof Error ? cause : err);
+  }
+
+  #nameOf(file: string, requested: string): string {
+    if (file === "unknown path") return requested;
+    for (const root of this.#roots) {
+      const rel = relative(root, file);
+      if (!rel.startsWith("..")) return rel.split(sep).join("/");
+    }
+    return file;
+  }
+}
+
+/**
+ * A template failed to compile or render. `template` and `line` say where (the innermost
+ * template: an included or parent template when the error is there). The default error page
+ * names them; the stack of the original error is served only with `serveTraceback`.
+ */
+export class TemplateError extends TyphoonError {
+  /** The template's name, relative to `templatePath`. */
+  readonly template: string;
+  /** The 1-based line, when the engine reports one. */
+  readonly line: number | undefined;
+
+  constructor(template: string, line: number | undefined, detail: string, cause?: unknown) {
+    super(ErrorCode.TEMPLATE, `${where(template, line)}: ${detail}`, cause === undefined ? undefined : { cause });
+    this.template = template;
+    this.line = line;
+    // The useful stack is the one of the expression that threw, not of this wrapper.
+    if (cause instanceof Error && cause.stack !== undefined) {
+      this.stack = `${this.name}: ${this.message}\n${cause.stack.split("\n").slice(1).join("\n")}`;
+    }
+  }
+
+  /** "Template error in entry.html, line 3": what the error page shows without tracebacks. */
+  get summary(): string {
+    return `Template error in ${where(this.template, this.line)}`;
+  }
+}
+
+function where(template: string, line: number | undefined): string {
+  return line === undefined ? template : `${template}, line ${line}`;
+}
+
+/**
+ * What a default error page may show of an error when tracebacks are off: the template and
+ * line of a {@link TemplateError}, nothing for any other error.
+ */
+export function publicErrorSummary(error: unknown): string | undefined {
+  return error instanceof TemplateError ? error.summary : undefined;
+}
+
+const loaders = new WeakMap<object, TemplateLoader>();
+
+/**
+ * The application's template engine: the `templateLoader` setting, else a nunjucks loader on
+ * `templatePath` (created once per settings object; caches off under `debug`).
+ */
+export function templateLoaderFor(settings: TemplateSettings): TemplateLoader {
+  if (settings.templateLoader !== undefined) return settings.templateLoader;
+  let loader = loaders.get(settings);
+  if (loader === undefined) {
+    const path = settings.templatePath;
+    if (path === undefined) throw new TyphoonError(ErrorCode.INVALID_OPTION, "Set the templatePath setting (or templateLoader) to render templates");
+    const cache = settings.compiledTemplateCache ?? !(settings.debug ?? false);
+    loader = new NunjucksLoader({ path, autoescape: settings.autoescape ?? true, cache });
+    loaders.set(settings, loader);
+  }
+  return loader;
+}
+
+/** The parts of a handler the template namespace is built from (a `RequestHandler` has them). */
+export interface TemplateHost {
+  readonly settings: TemplateSettings;
+  readonly request: unknown;
+  readonly currentUser: unknown;
+  readonly locale: Locale;
+  xsrfFormHtml(): string;
+  staticUrl(path: string): string;
+  reverseUrl(name: string, ...args: unknown[]): string;
+}
+
+/**
+ * Tornado's default template namespace: `handler`, `request`, `currentUser`, `locale`, `_`
+ * (translate), `xsrfFormHtml()` (safe HTML), `staticUrl(path)`, `reverseUrl(name, ...args)`,
+ * and the helpers `urlEscape(text)` and `jsonEncode(value)`.
+ */
+export function defaultNamespace(handler: TemplateHost): Record<string, unknown> {
+  const loader = templateLoaderFor(handler.settings);
+  const locale = handler.locale;
+  return {
+    handler,
+    request: handler.request,
+    currentUser: handler.currentUser,
+    locale,
+    _: (message: string, plural?: string | null, count?: number | null, values?: Record<string, unknown>) =>
+      locale.translate(message, plural, count, values),
+    xsrfFormHtml: () => loader.markSafe(handler.xsrfFormHtml()),
+    staticUrl: (path: string) => handler.staticUrl(path),
+    reverseUrl: (name: string, ...args: unknown[]) => handler.reverseUrl(name, ...args),
+    urlEscape: (text: string) => encodeURIComponent(text),
+    jsonEncode: (value: unknown) => JSON.stringify(value).replace(/<\//g, "<\\/"),
+  };
+}
+
+/** Renders `name` with the application's loader; the result may be a promise for async engines. */
+export function renderTemplate(settings: TemplateSettings, name: string, namespace: Record<string, unknown>): string | Promise<string> {
+  return templateLoaderFor(settings).render(name, namespace);
+}
