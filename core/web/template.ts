@@ -58,6 +58,7 @@ export interface NunjucksLoaderOptions {
 }
 
 type NunjucksModule = typeof Nunjucks;
+const NOTE = /(?:^|\n)\s*(?:Template render error: )?\(([^()\n]+)\)(?: \[Line (\d+)(?:, Column \d+)?\])?/g;
 let nunjucksModule: NunjucksModule | null = null;
 
 // createRequire keeps the load lazy and synchronous: render() can finish the response in the
@@ -110,21 +111,21 @@ export class NunjucksLoader implements TemplateLoader {
     return this.#env;
   }
 
-  // nunjucks prefixes its messages with "(/abs/path.html) [Line n, Column m]" and counts the
-  // lines of runtime errors (those wrapping a thrown Error) from 0 and of syntax errors from 1.
+  // nunjucks builds its message as a chain of "(/abs/path.html) [Line n, Column m]" notes, one
+  // per template it unwound through, the innermost last; it counts the lines of runtime errors
+  // (a wrapped "SomeError: ...") from 0 and those of syntax errors from 1.
   #describe(requested: string, err: unknown): TemplateError {
     if (!(err instanceof Error)) return new TemplateError(requested, undefined, String(err), err);
-    const located = /^\(([^)]*)\)(?: \[Line \d+(?:, Column \d+)?\])?\s*/.exec(err.message);
-    if (located === null) {
+    let last: RegExpExecArray | null = null;
+    for (const m of err.message.matchAll(NOTE)) last = m as RegExpExecArray;
+    if (last === null) {
       const missing = /^template not found: (.*)$/.exec(err.message);
       return new TemplateError(missing?.[1] ?? requested, undefined, err.message, err);
     }
-    const file = located[1]!;
-    const detail = err.message.slice(located[0].length);
-    const raw = (err as { lineno?: unknown }).lineno;
-    const cause = (err as { cause?: unknown }).cause;
-    const line = typeof raw === "number" ? (cause instanceof Error ? raw + 1 : raw) : undefined;
-    return new TemplateError(this.#nameOf(file, requested), line, detail, cause instanceof Error ? cause : err);
+    const detail = err.message.slice(last.index + last[0].length).trim();
+    const runtime = /^[A-Za-z]*Error: /.test(detail);
+    const line = last[2] === undefined ? undefined : Number(last[2]) + (runtime ? 1 : 0);
+    return new TemplateError(this.#nameOf(last[1]!, requested), line, detail, err);
   }
 
   #nameOf(file: string, requested: string): string {
@@ -152,9 +153,10 @@ export class TemplateError extends TyphoonError {
     super(ErrorCode.TEMPLATE, `${where(template, line)}: ${detail}`, cause === undefined ? undefined : { cause });
     this.template = template;
     this.line = line;
-    // The useful stack is the one of the expression that threw, not of this wrapper.
+    // The engine's stack (its message repeated, then frames) says more than this wrapper's.
     if (cause instanceof Error && cause.stack !== undefined) {
-      this.stack = `${this.name}: ${this.message}\n${cause.stack.split("\n").slice(1).join("\n")}`;
+      const frames = cause.stack.split("\n").filter((l) => /^\s+at /.test(l));
+      this.stack = [`${this.name}: ${this.message}`, ...frames].join("\n");
     }
   }
 
