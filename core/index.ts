@@ -35,6 +35,10 @@ export type { CookieOptions } from "./http/cookies.ts";
 export { setLogger } from "./log.ts";
 export type { LogLevel, LogSink } from "./log.ts";
 export { withServer } from "./testing.ts";
+export { Locale, browserLocale, getSupportedLocales, loadTranslations, setDefaultLocale } from "./web/locale.ts";
+export type { FormatDateOptions } from "./web/locale.ts";
+export { NunjucksLoader, TemplateError } from "./web/template.ts";
+export type { NunjucksLoaderOptions, TemplateLoader, TemplateSettings } from "./web/template.ts";
 export {
   DEFAULT_MAX_MESSAGE_SIZE, CACHE_MAX_AGE, ErrorHandler, FallbackHandler, HealthHandler, RedirectHandler, StaticFileHandler,
   WebSocketClosedError, WebSocketHandler,

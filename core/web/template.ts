@@ -93,7 +93,7 @@ export class NunjucksLoader implements TemplateLoader {
   }
 
   markSafe(html: string): unknown {
-    return nunjucks().runtime.markSafe(html);
+    return new (nunjucks().runtime.SafeString)(html);
   }
 
   reset(): void {
@@ -189,7 +189,7 @@ export function templateLoaderFor(settings: TemplateSettings): TemplateLoader {
   let loader = loaders.get(settings);
   if (loader === undefined) {
     const path = settings.templatePath;
-    if (path === undefined) throw new TyphoonError(ErrorCode.INVALID_OPTION, "Set the templatePath setting (or templateLoader) to render templates");
+    if (path === undefined) throw new TyphoonError(ErrorCode.SETTING_MISSING, "Set the templatePath setting (or templateLoader) to render templates");
     const cache = settings.compiledTemplateCache ?? !(settings.debug ?? false);
     loader = new NunjucksLoader({ path, autoescape: settings.autoescape ?? true, cache });
     loaders.set(settings, loader);
@@ -231,7 +231,30 @@ export function defaultNamespace(handler: TemplateHost): Record<string, unknown>
   };
 }
 
-/** Renders `name` with the application's loader; the result may be a promise for async engines. */
-export function renderTemplate(settings: TemplateSettings, name: string, namespace: Record<string, unknown>): string | Promise<string> {
-  return templateLoaderFor(settings).render(name, namespace);
+/** What `render()` needs of a handler. */
+export interface RenderTarget {
+  readonly settings: TemplateSettings;
+  getTemplateNamespace(): Record<string, unknown>;
+  finish(chunk: string): void;
+}
+
+/**
+ * Template `name` rendered with the handler's namespace and `namespace` (which wins), by the
+ * application's loader: a string from a synchronous engine, a promise from an asynchronous one.
+ */
+export function renderText(handler: RenderTarget, name: string, namespace: Record<string, unknown>): string | Promise<string> {
+  return templateLoaderFor(handler.settings).render(name, { ...handler.getTemplateNamespace(), ...namespace });
+}
+
+/**
+ * Renders and finishes. A synchronous engine finishes the response before this returns and
+ * throws synchronously (so `render()` without `await` behaves like Tornado's).
+ */
+export function renderPage(handler: RenderTarget, name: string, namespace: Record<string, unknown>): Promise<void> {
+  const text = renderText(handler, name, namespace);
+  if (typeof text === "string") {
+    handler.finish(text);
+    return Promise.resolve();
+  }
+  return text.then((page) => { handler.finish(page); });
 }

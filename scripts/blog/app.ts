@@ -110,16 +110,25 @@ class FeedHandler extends BaseHandler {
   }
 }
 
+// @authenticated answers anonymous requests itself (returning undefined), hence the return types.
 class ComposeHandler extends BaseHandler {
   @authenticated
-  async get(): Promise<void> {
+  get(): Promise<void> | undefined {
+    return this.#form();
+  }
+
+  @authenticated
+  post(): Promise<void> | undefined {
+    return this.#save();
+  }
+
+  async #form(): Promise<void> {
     const id = this.getArgument("id", null);
     const entry = id === null ? null : await this.queryOne<Entry>("SELECT * FROM entries WHERE id = $1", toId(id));
     await this.render("compose.html", { entry });
   }
 
-  @authenticated
-  async post(): Promise<void> {
+  async #save(): Promise<void> {
     const id = this.getArgument("id", null);
     const title = this.getArgument("title");
     const text = this.getArgument("markdown");

@@ -6,12 +6,12 @@ import { openDatabase } from "../../scripts/blog/db.ts";
 import { makeBlogApp } from "../../scripts/blog/app.ts";
 import { WALK_POST, walkBlog } from "../../scripts/blog/walk.ts";
 
-t.test("sign-up → compose → view in headless Chromium", async (t) => {
-  const binary = findChromium();
-  if (binary === null) {
-    t.skip("chromium is not installed (Debian: apt-get install chromium)");
-    return;
-  }
+const binary = findChromium();
+
+t.test("sign-up → compose → view in headless Chromium", {
+  skip: binary === null ? "chromium is not installed (Debian: apt-get install chromium)" : false,
+}, async (t) => {
+  if (binary === null) return;
   const db = await openDatabase();
   t.teardown(() => db.close());
   const { app, context } = makeBlogApp({ db, cookieSecret: "browser-spec" });

@@ -20,7 +20,7 @@ const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"'
 
 function decode(text: string, at: number): string {
   if (text.includes("<")) throw new Error(`"<" in character data at ${at}`);
-  return text.replace(/&([^;]*);|&/g, (whole, ref: string | undefined) => {
+  return text.replace(/&([^;]*);|&/g, (_whole, ref: string | undefined) => {
     if (ref === undefined) throw new Error(`bare "&" at ${at}`);
     if (ref in ENTITIES) return ENTITIES[ref]!;
     const m = /^#(?:x([0-9a-fA-F]+)|([0-9]+))$/.exec(ref);

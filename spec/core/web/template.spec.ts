@@ -37,9 +37,15 @@ class PageHandler extends RequestHandler {
 }
 
 class TemplateHandler extends RequestHandler {
-  get(name: string): void {
+  get(name: string): Promise<void> {
+    return this.render(name, { name: "<world>" });
+  }
+}
+
+class UnawaitedHandler extends RequestHandler {
+  get(): void {
     // Not awaited: the default engine renders and finishes synchronously, like Tornado's render().
-    void this.render(name, { name: "<world>" });
+    void this.render("plain.txt", { name: "sync" });
   }
 }
 
@@ -71,6 +77,7 @@ function makeApp(settings: AppSettings = {}): Application {
   return new Application([
     url("/page", PageHandler),
     url("/t/(.+)", TemplateHandler),
+    url("/unawaited", UnawaitedHandler),
     url("/string", StringHandler),
     url("/feed", FeedLikeHandler),
     url("/who", SpanishUserHandler),
@@ -89,7 +96,7 @@ t.test("render: inheritance with super(), includes in a loop, text/html; charset
   t.match(html, /<!DOCTYPE html>/, "the base layout is the page");
   t.notMatch(html, /base body/, "the child's block replaced the base's");
   t.match(html, /<li class="item">1:a&lt;b<\/li>\s*<li class="item">2:c<\/li>/, "the include sees the loop's variables");
-  t.match(html, /<p class="path">\/page PageHandler<\/p>/, "request and handler are in the namespace");
+  t.match(html, /<p class="path">\/page GET -<\/p>/, "request and handler are in the namespace");
 });
 
 t.test("escaping: {{ }} output is HTML-escaped, | safe is not, and autoescape: false turns it off", async (t) => {
@@ -133,8 +140,10 @@ t.test("_() and locale follow Accept-Language: Spanish strings, plurals, relativ
   t.match(es, /<nav>Entrar<\/nav>/);
   t.match(es, /<p class="count">2 entradas<\/p>/);
   t.match(es, /<p class="when">hace 3 minutos<\/p>/);
-  const fr = (await makeApp().inject({ url: "/page", headers: { "accept-language": "de;q=1, fr;q=0.8" } })).text();
-  t.match(fr, /<html lang="fr-FR">/, "fr matches fr_FR through the language");
+  const fr = (await makeApp().inject({ url: "/page", headers: { "accept-language": "de;q=1, fr-fr;q=0.8" } })).text();
+  t.match(fr, /<html lang="fr-FR">/, "the first supported language, any case");
+  const lang = (await makeApp().inject({ url: "/page", headers: { "accept-language": "fr" } })).text();
+  t.match(lang, /<html lang="en-US">/, "as in Tornado, a bare language does not pick a regional file (fr_FR)");
 });
 
 t.test("getUserLocale() wins over the browser's language", async (t) => {
@@ -144,8 +153,11 @@ t.test("getUserLocale() wins over the browser's language", async (t) => {
   t.equal((await app.inject({ url: "/who" })).text(), "en_US:Sign in");
 });
 
-t.test("renderString returns the text; render keeps a Content-Type set before it", async (t) => {
+t.test("renderString returns the text; render keeps a Content-Type set before it; render() works unawaited", async (t) => {
   const app = makeApp();
+  const unawaited = await app.inject({ url: "/unawaited" });
+  t.equal(unawaited.status, 200);
+  t.equal(unawaited.text().trim(), "Hello sync!");
   t.equal((await app.inject({ url: "/string" })).text(), "[Hello &lt;typhoon&gt;!]");
   const feed = await app.inject({ url: "/feed" });
   t.equal(feed.headers["content-type"], "application/atom+xml; charset=UTF-8");
@@ -218,7 +230,7 @@ t.test("another engine behind templateLoader: its render() and markSafe() are us
     },
     markSafe: (html) => ({ html }),
   };
-  const res = await makeApp({ templateLoader: loader }).inject({ url: "/t/x.tpl", headers: { "accept-language": "es" } });
+  const res = await makeApp({ templateLoader: loader }).inject({ url: "/t/x.tpl", headers: { "accept-language": "es-ES" } });
   t.equal(res.status, 200);
   t.equal(res.text(), "x.tpl|<world>|<input type=\"|Entrar");
   t.same(seen, ["x.tpl"]);
