@@ -126,7 +126,8 @@ export async function launch(binary: string, width = 1000, height = 720): Promis
   const profile = mkdtempSync(join(tmpdir(), "typhoon-chromium-"));
   const child = spawn(binary, [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-debugging-port=0", `--user-data-dir=${profile}`,
+    "--disable-dev-shm-usage", "--hide-scrollbars", "--disable-extensions", "--disable-component-update",
+    "--no-default-browser-check", "--mute-audio", "--disable-sync", "--remote-debugging-port=0", `--user-data-dir=${profile}`,
     `--window-size=${width},${height}`, "about:blank",
   ], { stdio: ["ignore", "ignore", "pipe"] });
   const cleanup = (): void => { rmSync(profile, { recursive: true, force: true }); };

@@ -6,6 +6,9 @@ import { openDatabase } from "../../scripts/blog/db.ts";
 import { makeBlogApp } from "../../scripts/blog/app.ts";
 import { WALK_POST, walkBlog } from "../../scripts/blog/walk.ts";
 
+// A browser, a database or a type-check: minutes on a loaded 2-core machine, not the default 120 s.
+t.setTimeout(300_000);
+
 const binary = findChromium();
 
 t.test("sign-up → compose → view in headless Chromium", {

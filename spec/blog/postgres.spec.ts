@@ -6,6 +6,9 @@ import { openDatabase } from "../../scripts/blog/db.ts";
 import { startPostgres } from "../helpers/postgres.ts";
 import { blogFlows } from "./flows.ts";
 
+// A browser, a database or a type-check: minutes on a loaded 2-core machine, not the default 120 s.
+t.setTimeout(300_000);
+
 t.test("the blog on a PostgreSQL server", async (t) => {
   const started = await startPostgres(t);
   if ("skip" in started) {

@@ -23,6 +23,9 @@ function run(command: string, args: string[], cwd: string): Promise<Run> {
   });
 }
 
+// A browser, a database or a type-check: minutes on a loaded 2-core machine, not the default 120 s.
+t.setTimeout(300_000);
+
 t.test("TEMPLATE=site writes a site that type-checks and passes its own specs", async (t) => {
   const dir = mkdtempSync(join(ROOT, ".new-app-site-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
