@@ -8,7 +8,7 @@
  */
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { ErrorCode, HTTPError, TyphoonError } from "../core/errors.ts";
-import { RequestHandler } from "../core/web/handler.ts";
+import { RequestHandler, drainStateOf } from "../core/web/handler.ts";
 import { log } from "../core/log.ts";
 import { acceptUpgrades, takeUpgrade } from "../core/web/upgrade.ts";
 
@@ -19,29 +19,6 @@ const EMPTY = Buffer.alloc(0);
 // One `ws` server (it holds no sockets, only the handshake logic) per message-size limit.
 const servers = new Map<number, WebSocketServer>();
 
-// Open WebSockets. While any exist a timer looks for a draining server and closes its sockets
-// (1001, going away): long-lived connections must not hold `HTTPServer.stop()` open forever.
-const live = new Set<WebSocketHandler>();
-let drainTimer: NodeJS.Timeout | null = null;
-const DRAIN_CHECK_INTERVAL = 200;
-
-function track(handler: WebSocketHandler): void {
-  live.add(handler);
-  if (drainTimer === null) {
-    drainTimer = setInterval(() => {
-      for (const h of live) if (h.serverDraining) h.close(1001, "Server shutting down");
-    }, DRAIN_CHECK_INTERVAL);
-    drainTimer.unref();
-  }
-}
-
-function untrack(handler: WebSocketHandler): void {
-  live.delete(handler);
-  if (live.size === 0 && drainTimer !== null) {
-    clearInterval(drainTimer);
-    drainTimer = null;
-  }
-}
 
 /** Raised by `writeMessage` on a connection that is closed (Tornado's `WebSocketClosedError`). */
 export class WebSocketClosedError extends TyphoonError {
@@ -69,6 +46,7 @@ export class WebSocketHandler extends RequestHandler {
 
   #ws: WebSocket | null = null;
   #closed = false;
+  #stopListening: () => void = () => {};
   readonly #queue: (() => unknown)[] = [];
   #busy = false;
   #pingTimer: NodeJS.Timeout | null = null;
@@ -193,7 +171,9 @@ export class WebSocketHandler extends RequestHandler {
     ws.on("error", (err: Error) => log.warn(`WebSocket error on ${this.request.path}: ${err.message}`));
     ws.on("close", (code: number, reason: Buffer) => this.#closedBy(code, reason.toString("utf8")));
     this.#startKeepalive();
-    track(this);
+    // Long-lived connections must not hold `HTTPServer.stop()` open forever: when the server
+    // begins to drain, the socket closes with 1001 (going away).
+    this.#stopListening = drainStateOf(this).onDrain(() => this.close(1001, "Server shutting down"));
   }
 
   // Messages are handled one at a time, after open(), in arrival order (as Tornado awaits
@@ -251,7 +231,7 @@ export class WebSocketHandler extends RequestHandler {
     this.closeReason = reason;
     if (this.#pingTimer !== null) clearInterval(this.#pingTimer);
     if (this.#pongTimer !== null) clearTimeout(this.#pongTimer);
-    untrack(this);
+    this.#stopListening();
     this.#enqueue(() => this.onClose());
   }
 }

@@ -14,6 +14,7 @@ import { HTTPServerRequest, hostNameOf } from "./request.ts";
 import { sendErrorPage } from "./respond.ts";
 import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
 import { HTTPServer } from "../server/httpserver.ts";
+import { registerServable } from "../server/servable.ts";
 import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
 import { StaticFileHandler } from "./static.ts";
@@ -98,7 +99,11 @@ export class Application implements ApplicationView {
     this.#watch = threshold === undefined ? undefined : new BlockingWatch(threshold);
     for (const rule of staticRules(settings)) addRule(this.#router, rule);
     for (const rule of rules) addRule(this.#router, rule);
-    this.#listener = (req, res) => this.handle(req, res, STANDALONE);
+    this.#listener = (req, res) => this.#handle(req, res, STANDALONE);
+    registerServable(this, {
+      handle: (req, res, server) => this.#handle(req, res, server),
+      handleUpgrade: (req, socket, head, server) => this.#handleUpgrade(req, socket, head, server),
+    });
   }
 
   /** Adds rules that apply only when the `Host` (lower-cased, port removed) matches `hostPattern`. */
@@ -152,10 +157,10 @@ export class Application implements ApplicationView {
    * route a 400, both answered on the raw socket, which is then closed. Other upgrades (h2c)
    * are served as plain requests on that connection, which is then closed.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void {
+  #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void {
     const target = req.url ?? "/";
     const q = target.indexOf("?");
-    const match = this.find(req.headers.host, q === -1 ? target : target.slice(0, q));
+    const match = this.#find(req.headers.host, q === -1 ? target : target.slice(0, q));
     if (match === null) return rejectUpgrade(socket, 404);
     if (!acceptsUpgrades(match.route.target.handler)) {
       if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") return rejectUpgrade(socket, 400);
@@ -165,14 +170,14 @@ export class Application implements ApplicationView {
       if (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0") return rejectUpgrade(socket, 400);
       if (req.headers["transfer-encoding"] !== undefined) return rejectUpgrade(socket, 400);
     }
-    this.handle(req, upgradeResponse(req, socket, head), server);
+    this.#handle(req, upgradeResponse(req, socket, head), server);
   }
 
   /**
    * The route for a request, as the dispatch would find it (also used by upgrades, e.g.
    * WebSocket). `host` is the raw `Host` header; it is parsed only when host rules exist.
    */
-  find(host: string | undefined, path: string): RouteMatch<Target> | null {
+  #find(host: string | undefined, path: string): RouteMatch<Target> | null {
     if (this.#hosts.length === 0) return this.#router.match(path);
     const hostName = hostNameOf(host ?? "");
     for (const { host, router } of this.#hosts) {
@@ -185,7 +190,7 @@ export class Application implements ApplicationView {
   }
 
   /** Serves one request. Called by `HTTPServer` with its context; never throws. */
-  handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void {
+  #handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void {
     const target = req.url ?? "/";
     const q = target.indexOf("?");
     let path = q === -1 ? target : target.slice(0, q);
@@ -202,7 +207,7 @@ export class Application implements ApplicationView {
     if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
       return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
     }
-    const match = this.find(req.headers.host, path);
+    const match = this.#find(req.headers.host, path);
     let handler: HandlerClass;
     let initArgs: unknown;
     let pathArgs: (string | undefined)[] = [];
@@ -284,7 +289,7 @@ function decodeGroup(value: string | undefined): string | undefined {
 
 // Early error pages honour noKeepAlive and draining like a handler's response does.
 function closing(server: ServerContext): boolean {
-  return server.noKeepAlive || server.draining;
+  return server.noKeepAlive || server.drain.draining;
 }
 
 function hostCount(rawHeaders: readonly string[]): number {

@@ -18,6 +18,7 @@ import { HandlerIO } from "./handler-io.ts";
 import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "../http/compress.ts";
 import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
+import type { DrainState } from "../server/drain-state.ts";
 import type { ApplicationView } from "./settings.ts";
 import { browserLocale, type Locale } from "./locale.ts";
 import { defaultNamespace, publicErrorSummary, renderPage, renderText } from "./template.ts";
@@ -53,6 +54,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  *   }
  * }
  */
+/** The draining state of the server a handler's request came in on. Internal (built-in handlers). */
+export let drainStateOf: (handler: RequestHandler) => DrainState;
+
 export class RequestHandler extends HandlerIO {
   /** The methods this handler accepts at all; others get 405. */
   static supportedMethods: readonly string[] = ["GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"];
@@ -296,9 +300,10 @@ export class RequestHandler extends HandlerIO {
     return this.#headersWritten;
   }
 
-  /** Whether the server is draining (stopping): `HealthHandler` answers 503 then. */
-  get serverDraining(): boolean {
-    return this.#ctx.server.draining;
+  static {
+    // The built-in handlers (HealthHandler, WebSocketHandler) read and listen to the server's
+    // draining state; a module function keeps it off the public class.
+    drainStateOf = (handler) => handler.#ctx.server.drain;
   }
 
   /**
@@ -438,7 +443,7 @@ export class RequestHandler extends HandlerIO {
     const cookies = this.newCookieHeaders();
     if (cookies.length > 0) this.#headers["set-cookie"] = cookies;
     const server = this.#ctx.server;
-    if (server.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
+    if (server.drain.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
     // A streaming handler that answered before reading the body (a 401 from prepare()): the
     // unread body must not be parsed as the next request, and is not worth reading.
     else if (hasBody(this.#ctx.req) && !this.#ctx.req.complete) this.#headers["connection"] = "close";
