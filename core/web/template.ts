@@ -235,15 +235,27 @@ export function defaultNamespace(handler: TemplateHost): Record<string, unknown>
 export interface RenderTarget {
   readonly settings: TemplateSettings;
   getTemplateNamespace(): Record<string, unknown>;
+  resolveCurrentUser(): Promise<unknown>;
   finish(chunk: string): void;
 }
 
 /**
  * Template `name` rendered with the handler's namespace and `namespace` (which wins), by the
  * application's loader: a string from a synchronous engine, a promise from an asynchronous one.
+ * The namespace holds `currentUser`: an async `getCurrentUser()` not yet resolved is awaited
+ * first (the result is then a promise).
  */
 export function renderText(handler: RenderTarget, name: string, namespace: Record<string, unknown>): string | Promise<string> {
-  return templateLoaderFor(handler.settings).render(name, { ...handler.getTemplateNamespace(), ...namespace });
+  let full: Record<string, unknown>;
+  try {
+    full = { ...handler.getTemplateNamespace(), ...namespace };
+  } catch (err) {
+    if (err instanceof TyphoonError && err.code === ErrorCode.CURRENT_USER_ASYNC) {
+      return handler.resolveCurrentUser().then(() => renderText(handler, name, namespace));
+    }
+    throw err;
+  }
+  return templateLoaderFor(handler.settings).render(name, full);
 }
 
 /**

@@ -110,15 +110,16 @@ class FeedHandler extends BaseHandler {
   }
 }
 
-// @authenticated answers anonymous requests itself (returning undefined), hence the return types.
+// @authenticated's type does not fit an `async` method (it may return undefined, or a promise
+// of one): the methods return the work's promise as `unknown`, which the lifecycle awaits.
 class ComposeHandler extends BaseHandler {
   @authenticated
-  get(): Promise<void> | undefined {
+  get(): unknown {
     return this.#form();
   }
 
   @authenticated
-  post(): Promise<void> | undefined {
+  post(): unknown {
     return this.#save();
   }
 

@@ -64,6 +64,16 @@ class FeedLikeHandler extends RequestHandler {
   }
 }
 
+class AsyncUserHandler extends RequestHandler {
+  override async getCurrentUser(): Promise<unknown> {
+    await new Promise((resolve) => setImmediate(resolve));
+    return { name: "async-ada" };
+  }
+  get(): Promise<void> {
+    return this.render("page.html", { items: [], when: Date.now() });
+  }
+}
+
 class SpanishUserHandler extends RequestHandler {
   override getUserLocale(): Locale | null {
     return this.getArgument("lang", null) === "es" ? Locale.get("es_ES") : null;
@@ -81,6 +91,7 @@ function makeApp(settings: AppSettings = {}): Application {
     url("/string", StringHandler),
     url("/feed", FeedLikeHandler),
     url("/who", SpanishUserHandler),
+    url("/async-user", AsyncUserHandler),
     url("/thing/(\\d+)", PageHandler, undefined, "thing"),
   ], { templatePath: TEMPLATES, staticPath: STATIC, xsrfCookies: true, ...settings });
 }
@@ -127,6 +138,9 @@ t.test("currentUser, getTemplateNamespace() additions, and render()'s own values
   t.match(html, /<nav>user:ada<\/nav>/);
   t.match(html, /<p class="extra">from the hook<\/p>/);
   t.match(html, /<h1>mine<\/h1>/, "render(name, ns) overrides getTemplateNamespace()");
+  const async = await makeApp().inject({ url: "/async-user" });
+  t.equal(async.status, 200);
+  t.match(async.text(), /<nav>user:async-ada<\/nav>/, "an async getCurrentUser() is awaited before rendering");
 });
 
 t.test("_() and locale follow Accept-Language: Spanish strings, plurals, relative dates", async (t) => {
