@@ -69,7 +69,7 @@ function nunjucks(): NunjucksModule {
 }
 
 /**
- * The default engine: nunjucks (Jinja2 syntax, the closest maintained relative of Tornado's
+ * The default engine: nunjucks (Jinja2 syntax, the closest relative of Tornado's
  * templates) with autoescaping on. `{{ expression }}`, `{% if %}…{% endif %}`,
  * `{% for x in xs %}…{% endfor %}`, `{% extends "base.html" %}`, `{% block body %}…{% endblock %}`,
  * `{% include "entry.html" %}`, `{% macro %}`, and function calls in expressions.
