@@ -11,7 +11,7 @@ import { BlockingWatch } from "../loop/blocking.ts";
 import { Router, type RouteMatch } from "./router.ts";
 import { RequestHandler, noKwargs, type HandlerContext } from "./handler.ts";
 import { HTTPServerRequest, hostNameOf } from "./request.ts";
-import { sendErrorPage } from "./respond.ts";
+import { sendErrorPage } from "../http/respond.ts";
 import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
 import { HTTPServer } from "../server/httpserver.ts";
 import { registerServable } from "../server/servable.ts";
