@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_RUN := node --import tsx
 
 .PHONY: help install run test typecheck build experiment bench bench-handlers doctor flame heap \
-	soak chat new-app check-new-app docs cluster-demo clean
+	soak chat blog blog-screenshot new-app check-new-app docs cluster-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,9 +53,16 @@ soak: install ## Minutes of mixed load against start(2) with the executor (SOAK_
 chat: install ## The chat example (WebSocket) on http://127.0.0.1:8888/
 	$(NODE_RUN) scripts/chat/main.ts
 
-new-app: install ## Create a standalone app on this checkout: make new-app NAME=myapp [DIR=../myapp]
-	@test -n "$(NAME)" || { echo "usage: make new-app NAME=myapp [DIR=../myapp]" >&2; exit 2; }
-	$(NODE_RUN) scripts/new-app.ts --name "$(NAME)" --dir "$(or $(DIR),../$(NAME))"
+blog: install ## Tornado's blog demo on http://127.0.0.1:8888/ (PGlite; DATABASE_URL=postgres://... for a server)
+	$(NODE_RUN) scripts/blog/main.ts
+
+blog-screenshot: install ## Headless Chromium walks the blog (sign-up, compose, view) and saves docs/blog.png
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	$(NODE_RUN) scripts/blog/walk.ts
+
+new-app: install ## Create a standalone app on this checkout: make new-app NAME=myapp [DIR=../myapp] [TEMPLATE=api|site]
+	@test -n "$(NAME)" || { echo "usage: make new-app NAME=myapp [DIR=../myapp] [TEMPLATE=api|site]" >&2; exit 2; }
+	$(NODE_RUN) scripts/new-app.ts --name "$(NAME)" --dir "$(or $(DIR),../$(NAME))" --template "$(or $(TEMPLATE),api)"
 
 check-new-app: install ## Generate an app into a temporary folder, run its make test and make run
 	scripts/check-new-app.sh

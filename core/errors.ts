@@ -68,6 +68,8 @@ export const ErrorCode = {
   SCHEMA: "E_SCHEMA",
   /** A feature this Node version or platform does not have (e.g. `SO_REUSEPORT` before Node 22.12). */
   UNSUPPORTED: "E_UNSUPPORTED",
+  /** A template failed to load, compile or render (`TemplateError` names the template and line). */
+  TEMPLATE: "E_TEMPLATE",
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -42,6 +42,10 @@ export type { CookieOptions } from "./http/cookies.ts";
 export { setLogger } from "./log.ts";
 export type { LogFn, Logger, LogLevel, LogSink } from "./log.ts";
 export { withServer } from "./testing.ts";
+export { Locale, browserLocale, getSupportedLocales, loadTranslations, setDefaultLocale } from "./web/locale.ts";
+export type { FormatDateOptions } from "./web/locale.ts";
+export { NunjucksLoader, TemplateError } from "./web/template.ts";
+export type { NunjucksLoaderOptions, TemplateLoader, TemplateSettings } from "./web/template.ts";
 export {
   DEFAULT_MAX_MESSAGE_SIZE, CACHE_MAX_AGE, ErrorHandler, FallbackHandler, HealthHandler, MetricsHandler, OpenAPIHandler, RedirectHandler, StaticFileHandler,
   WebSocketClosedError, WebSocketHandler,

@@ -23,6 +23,8 @@ import type { DrainState } from "../server/drain-state.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
 import { compileHandlerSchema, emptyValid, validationPage, type CompiledSchema } from "./schema.ts";
 import type { HandlerSchema, ValidInput } from "./schema-types.ts";
+import { browserLocale, type Locale } from "./locale.ts";
+import { defaultNamespace, publicErrorSummary, renderPage, renderText } from "./template.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */
 export interface HandlerContext {
@@ -89,6 +91,7 @@ export class RequestHandler extends HandlerIO {
   #log: Logger | undefined;
   #abort: AbortController | null = null;
   #deadline: NodeJS.Timeout | undefined;
+  #locale: Locale | null = null;
 
   constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -324,6 +327,55 @@ export class RequestHandler extends HandlerIO {
     return options.includeHost === true ? `${this.request.protocol}://${this.request.host}${url}` : url;
   }
 
+  // ---- Templates and locale (core/web/template.ts, core/web/locale.ts) ----------------------
+
+  /**
+   * Renders template `name` with the template namespace and `namespace`, and finishes the
+   * response (`text/html; charset=UTF-8` unless a `Content-Type` was set). With the default
+   * engine the page is finished before this returns, so awaiting it is optional.
+   *
+   * @example
+   * async get(slug: string) { await this.render("entry.html", { entry: await db.entry(slug) }); }
+   */
+  render(name: string, namespace: Record<string, unknown> = {}): Promise<void> {
+    return renderPage(this, name, namespace);
+  }
+
+  /** The text of template `name` rendered with the namespace and `namespace`. */
+  renderString(name: string, namespace: Record<string, unknown> = {}): Promise<string> {
+    const text = renderText(this, name, namespace);
+    return typeof text === "string" ? Promise.resolve(text) : text;
+  }
+
+  /**
+   * Hook: the names every template sees: `handler`, `request`, `currentUser`, `locale`, `_`,
+   * `xsrfFormHtml()`, `staticUrl()`, `reverseUrl()`, `urlEscape()`, `jsonEncode()`. Extend it
+   * with `{ ...super.getTemplateNamespace(), more }`.
+   */
+  getTemplateNamespace(): Record<string, unknown> {
+    return defaultNamespace(this);
+  }
+
+  /** The user's locale: `getUserLocale()`, else `getBrowserLocale()`; assignable. */
+  get locale(): Locale {
+    this.#locale ??= this.getUserLocale() ?? this.getBrowserLocale();
+    return this.#locale;
+  }
+
+  set locale(locale: Locale) {
+    this.#locale = locale;
+  }
+
+  /** Hook: the locale of the signed-in user (from their settings), or `null` for the browser's. */
+  getUserLocale(): Locale | null {
+    return null;
+  }
+
+  /** The closest supported locale to the request's `Accept-Language` (by `q`), else `fallback`. */
+  getBrowserLocale(fallback = "en_US"): Locale {
+    return browserLocale(this.request.headers["accept-language"], fallback);
+  }
+
   /** Redirects with 302 (or 301 when permanent, or an explicit 3xx status) and finishes. */
   redirect(url: string, permanent = false, status?: number): void {
     if (this.#out.headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
@@ -380,7 +432,7 @@ export class RequestHandler extends HandlerIO {
   writeError(status: number, info: { error?: unknown } = {}): void {
     const error = info.error;
     const serveTrace = this.settings.serveTraceback ?? this.settings.debug ?? false;
-    const trace = serveTrace && error !== undefined && !(error instanceof HTTPError) ? errorText(error) : undefined;
+    const trace = serveTrace && error !== undefined && !(error instanceof HTTPError) ? errorText(error) : publicErrorSummary(error);
     const page = error instanceof ValidationError ? validationPage(error.failures, this.request.headers.accept)
       : errorPage(status, this.#out.reason, this.request.headers.accept, trace);
     this.setHeader("Content-Type", page.contentType);

@@ -6,9 +6,14 @@
 import type { CookieOptions } from "../http/cookies.ts";
 import type { SecretSpec } from "../http/signing.ts";
 import type { Logger } from "../log.ts";
+import type { TemplateSettings } from "./template.ts";
 
-/** The application settings a handler reads (all optional). Apps may add their own keys. */
-export interface HandlerSettings {
+/**
+ * The application settings a handler reads (all optional). Apps may add their own keys.
+ * The template settings (`templatePath`, `templateLoader`, `autoescape`, `compiledTemplateCache`)
+ * are {@link TemplateSettings}.
+ */
+export interface HandlerSettings extends TemplateSettings {
   /** Serve tracebacks and log more. */
   debug?: boolean;
   /** Send the stack of a 500's error in the error page. */
