@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { declaredTooLarge } from "../http/body.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
-import { DEFAULTS, serverContext, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
+import { DEFAULTS, serverContext, type AutoreloadSpec, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 import { serveTargetOf, type ServeTarget } from "./servable.ts";
 
@@ -35,6 +35,7 @@ export class HTTPServer {
   // The resolved options and live state (draining) the request path reads.
   readonly #context: ServerContext;
   readonly #target: ServeTarget | RequestListener;
+  readonly #autoreload: AutoreloadSpec | undefined;
   // What the process side (signals, handoff) may do with this server.
   readonly #handle: ServerHandle;
   #server: Server | null = null;
@@ -50,22 +51,33 @@ export class HTTPServer {
       if (target === undefined) throw new TyphoonError(ErrorCode.SERVER_OPTION, "HTTPServer serves an Application or a (req, res) listener");
       this.#target = target;
     }
+    this.#autoreload = typeof this.#target === "function" ? undefined : this.#target.autoreload;
     const self = this;
     this.#handle = {
       context: this.#context,
       options,
       get httpServer() { return self.#server; },
-      listen: (port, host) => this.listen(port, host),
+      listen: (port, host) => this.#listen(port, host),
       stop: (timeout) => this.stop(timeout),
       unboundServer: () => this.#unboundServer(),
+      autoreload: this.#autoreload,
     };
   }
 
-  /** Binds and serves in this process; resolves when listening. */
+  /**
+   * Binds and serves in this process; resolves when listening. In debug mode (the app's
+   * `autoreload`), this process becomes the supervisor of one child that serves and is replaced
+   * when a source file changes: there `listen()` never resolves, and the child runs what follows.
+   */
   async listen(port: number, host?: string): Promise<void> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new TyphoonError(ErrorCode.SERVER_OPTION, `Invalid port ${String(port)}`);
     }
+    if (this.#autoreload !== undefined) return startServer(this.#handle, { port, host }, 1);
+    return this.#listen(port, host);
+  }
+
+  async #listen(port: number, host?: string): Promise<void> {
     const server = this.#create();
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
