@@ -105,18 +105,26 @@ async function saveAndWait(dir: string, version: string, load: Load, save = writ
   return load.replies.slice(from).find((r) => r.text === version)!.at - saved;
 }
 
+/**
+ * Served within 5 s of the save; on a machine so busy that starting one child alone takes
+ * longer (the supervisor logs how long the reload's first new child took), within 2 s of that
+ * start: what the reload itself adds (the wait for the save to settle, the first request routed
+ * to the new child) is what is bounded then.
+ */
+async function servedInTime(t: Test, fx: Fixture, from: number, ms: number, what: string): Promise<void> {
+  const [, started] = await fx.waitFor(/new child 0 ready in (\d+) ms/, { from, timeout: 10_000 });
+  const childStart = Number(started);
+  const bound = Math.max(5_000, childStart + 2_000);
+  t.ok(ms < bound, `${what} is served ${Math.round(ms)} ms after the save; the new child took ${childStart} ms to start (bound ${bound} ms)`);
+}
+
 async function scenario(t: Test, children: number, env: Record<string, string>): Promise<void> {
   const dir = copyApp(t);
   const port = await freePort();
   // TAP="": the app must not take itself for a test file (autoreload is off under test runners).
-  const spawned = performance.now();
   const fx = startFixture(relative(fixtures, join(dir, "app.ts")), { PORT: String(port), TAP: "", TYPHOON_DEBUG: "1", ...env });
   t.teardown(() => fx.kill());
   for (let task = 0; task < children; task++) await fx.waitFor(new RegExp(`^serving ${task} `), { timeout: 40_000 });
-  // What a start costs on this machine now: a reload cannot be faster than one child's start.
-  const coldStart = performance.now() - spawned;
-  const bound = Math.max(5_000, coldStart);
-  t.comment(`cold start of the app: ${Math.round(coldStart)} ms; reload bound ${Math.round(bound)} ms`);
   const v1 = servingPids(fx);
   t.equal(v1.length, children, `${children} child(ren) serving`);
   const supervisor = fx.pid;
@@ -128,7 +136,7 @@ async function scenario(t: Test, children: number, env: Record<string, string>):
   // 1. An edit: served within 5 s, the old children replaced one at a time.
   let mark = fx.lines.length;
   const firstEdit = await saveAndWait(dir, "v2", load);
-  t.ok(firstEdit < bound, `the edit is served ${Math.round(firstEdit)} ms after the save (under 5 s, or the cold start when longer)`);
+  await servedInTime(t, fx, mark, firstEdit, "the edit");
   await until(() => v1.every((pid) => !alive(pid)), 40_000, "the v1 children to exit");
   await until(() => servingPids(fx, mark).length === children, 10_000, "the new children");
   const v2 = servingPids(fx, mark);
@@ -152,7 +160,7 @@ async function scenario(t: Test, children: number, env: Record<string, string>):
   // 3. The fix is served.
   mark = fx.lines.length;
   const fixed = await saveAndWait(dir, "v3", load);
-  t.ok(fixed < bound, `the fix is served ${Math.round(fixed)} ms after the save (under 5 s, or the cold start when longer)`);
+  await servedInTime(t, fx, mark, fixed, "the fix");
   await until(() => v2.every((pid) => !alive(pid)), 40_000, "the v2 children to exit");
 
   t.comment(fx.lines.filter((l) => /ready in \d+ ms/.test(l)).join("\n"));
