@@ -4,8 +4,8 @@
  * `listen()`), clients loop requests, and the spec edits the handler file as a developer would.
  * The new text is served within 5 s of the save without a failed request; a syntax error is
  * printed (file and line) while the old children keep serving, with one attempt per save; the
- * fix is served. Also the watcher itself: a save by rename is seen, a file the app does not
- * import is not.
+ * fix is served, and so is the fix of a newly imported module that was first saved broken.
+ * Also the watcher itself: a save by rename is seen, a file the app does not import is not.
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
@@ -118,7 +118,7 @@ async function servedInTime(t: Test, fx: Fixture, from: number, ms: number, what
   t.ok(ms < bound, `${what} is served ${Math.round(ms)} ms after the save; the new child took ${childStart} ms to start (bound ${bound} ms)`);
 }
 
-async function scenario(t: Test, children: number, env: Record<string, string>): Promise<void> {
+async function scenario(t: Test, children: number, env: Record<string, string>, newModule = false): Promise<void> {
   const dir = copyApp(t);
   const port = await freePort();
   // TAP="": the app must not take itself for a test file (autoreload is off under test runners).
@@ -163,9 +163,25 @@ async function scenario(t: Test, children: number, env: Record<string, string>):
   await servedInTime(t, fx, mark, fixed, "the fix");
   await until(() => v2.every((pid) => !alive(pid)), 40_000, "the v2 children to exit");
 
+  // 4. A save that imports a new, broken module: the child that failed on it reported it, so
+  // saving the module's fix alone reloads.
+  if (newModule) {
+    mark = fx.lines.length;
+    writeFileSync(join(dir, "extra.ts"), 'export const extra: string = "v4" +;\n');
+    const importing = handlerSource("v4").replace("text v4", "text ${extra}").replace("export class", 'import { extra } from "./extra.ts";\n\nexport class');
+    writeFileSync(join(dir, "handler.ts"), importing);
+    await fx.waitFor(/extra\.ts:\d+:\d+: ERROR/, { from: mark, timeout: 30_000 });
+    await fx.waitFor(/reload stopped/, { from: mark, timeout: 30_000 });
+    mark = fx.lines.length;
+    const from = load.replies.length;
+    writeFileSync(join(dir, "extra.ts"), 'export const extra: string = "v4";\n');
+    await until(() => load.count("v4", from) > 0, 60_000, "the fixed new module to be served");
+    t.pass("the fix of a module first seen broken is served");
+  }
+
   t.comment(fx.lines.filter((l) => /ready in \d+ ms/.test(l)).join("\n"));
   await load.stop();
-  t.same(load.failures, [], "no failed request, no socket error, through three saves");
+  t.same(load.failures, [], "no failed request, no socket error, through every save");
   t.ok(load.replies.length > 200, `requests kept flowing (${load.replies.length})`);
   t.ok(alive(supervisor), "the supervisor stayed");
   process.kill(supervisor, "SIGTERM");
@@ -176,8 +192,8 @@ t.test("debug: true with start(2): an edit is served within 5 s with no failed r
   await scenario(t, 2, { PROCESSES: "2" });
 });
 
-t.test("debug: true with listen(): the single process runs under a supervisor of its own and reloads the same way", async (t) => {
-  await scenario(t, 1, { MODE: "listen" });
+t.test("debug: true with listen(): the single process runs under a supervisor of its own and reloads the same way; a new module saved broken reloads once fixed", async (t) => {
+  await scenario(t, 1, { MODE: "listen" }, true);
 });
 
 t.test("the watcher: a save in place or by rename is reported once; files the app did not load are not", async (t) => {
