@@ -189,7 +189,8 @@ async function scenario(t: Test, children: number, env: Record<string, string>, 
 }
 
 t.test("debug: true with start(2): an edit is served within 5 s with no failed request; a syntax error keeps the old children serving", async (t) => {
-  await scenario(t, 2, { PROCESSES: "2" });
+  // maxRestarts 0: a failed reload must not count as a restart, or the supervisor would give up.
+  await scenario(t, 2, { PROCESSES: "2", MAX_RESTARTS: "0" });
 });
 
 t.test("debug: true with listen(): the single process runs under a supervisor of its own and reloads the same way; a new module saved broken reloads once fixed", async (t) => {
