@@ -133,8 +133,9 @@ export class Supervisor {
             this.#giveBack(fresh);
             fresh.worker.process.kill("SIGKILL");
           }
-          log.error(`typhoon: reload stopped: the new child ${task} ${settled ? "exited" : `was not ready after ${RELOAD_READY_MS} ms`}`
-            + ` before it was ready; ${replaced === 0 ? "the old children keep" : `${replaced} new and the other old children`} serving`);
+          const why = settled ? "exited before it was ready" : `was not ready after ${RELOAD_READY_MS} ms`;
+          log.error(`typhoon: reload stopped: the new child ${task} ${why}; `
+            + `${replaced === 0 ? "the old children keep" : `${replaced} new and the other old children`} serving`);
           break;
         }
         log.info(`typhoon: new child ${task} ready in ${Math.round(performance.now() - fresh.startedAt)} ms; the old one drains`);
