@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_RUN := node --import tsx
 
-.PHONY: help install run test typecheck build experiment bench bench-handlers doctor flame heap \
+.PHONY: help install run dev test typecheck build experiment bench bench-handlers doctor flame heap \
 	soak chat blog blog-screenshot new-app check-new-app docs cluster-demo clean
 
 help: ## List the targets
@@ -18,6 +18,9 @@ install: node_modules/.package-lock.json ## Install dependencies (npm ci) if mis
 
 run: install ## Run the demo app: PORT=8888, PROCESSES=n (default one per CPU; 1 = single process)
 	$(NODE_RUN) scripts/app.ts
+
+dev: install ## The demo app in debug mode: a save reloads it (rolling, no failed request); PROCESSES=1 by default
+	DEBUG=1 PROCESSES=$(or $(PROCESSES),1) $(NODE_RUN) scripts/app.ts
 
 typecheck: install ## Type-check everything, specs included (tsc --noEmit), and the layers (no import cycles)
 	npx tsc --noEmit

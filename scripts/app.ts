@@ -4,7 +4,8 @@
  * the loop stays free. `/json` answers JSON, `/health` 200 (503 while draining). `/items` is a
  * validated JSON resource (`scripts/items.ts`), described at `/openapi.json`.
  *
- * Environment: `PORT` (default 8888), `PROCESSES` (default: one per CPU; `1` for a single process).
+ * Environment: `PORT` (default 8888), `PROCESSES` (default: one per CPU; `1` for a single process),
+ * `DEBUG=1` for debug mode (`make dev`): tracebacks, and a rolling reload when a source file changes.
  *
  *   make run                       # then, in other terminals:
  *   curl localhost:8888/sleep/30   # about 3 s of CPU work on one process
@@ -43,6 +44,8 @@ class JsonHandler extends RequestHandler {
   }
 }
 
+const debug = process.env["DEBUG"] === "1";
+
 /** The demo's application; `blockingThreshold` logs handlers that hold the loop over 100 ms. */
 export function makeApp(): Application {
   return new Application([
@@ -54,13 +57,15 @@ export function makeApp(): Application {
     ["/items", ItemsHandler],
     url("/items/(?<id>\\d+)", ItemHandler, undefined, "item"),
     ["/openapi.json", OpenAPIHandler, { info: { title: "typhoon demo", version: "0.1.0" } }],
-  ], { blockingThreshold: 100 });
+  ], { blockingThreshold: 100, debug });
 }
 
 const port = Number(process.env["PORT"] ?? 8888);
 const processes = process.env["PROCESSES"] === undefined ? cpuCount() : Number(process.env["PROCESSES"]);
 const server = new HTTPServer(makeApp());
 server.bind(port);
+// One process in debug mode is a supervisor of one child, where start() never resolves: hello first.
+if (debug && processes === 1 && taskId() === null) console.log(`typhoon demo (debug: saving a source file reloads it) on http://127.0.0.1:${port}`);
 await server.start(processes);
 const address = server.address();
 if (taskId() === null) console.log(`typhoon demo on http://127.0.0.1:${address?.port ?? port} (pid ${process.pid}, ${processes} process${processes === 1 ? "" : "es"})`);

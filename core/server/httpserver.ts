@@ -10,7 +10,7 @@ import type { Duplex } from "node:stream";
 import { declaredTooLarge } from "../http/body.ts";
 import { answerOnSocket } from "../http/respond.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
-import { DEFAULTS, serverContext, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
+import { DEFAULTS, serverContext, type AutoreloadSpec, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 import { checkTarget, listenOn, type ListenTarget } from "./listen.ts";
 import { serveTargetOf, type ServeTarget } from "./servable.ts";
@@ -38,6 +38,7 @@ export class HTTPServer {
   // The resolved options and live state (draining) the request path reads.
   readonly #context: ServerContext;
   readonly #target: ServeTarget | RequestListener;
+  readonly #autoreload: AutoreloadSpec | undefined;
   // What the process side (signals, handoff) may do with this server.
   readonly #handle: ServerHandle;
   #server: Server | null = null;
@@ -53,6 +54,7 @@ export class HTTPServer {
       if (target === undefined) throw new TyphoonError(ErrorCode.SERVER_OPTION, "HTTPServer serves an Application or a (req, res) listener");
       this.#target = target;
     }
+    this.#autoreload = typeof this.#target === "function" ? undefined : this.#target.autoreload;
     const self = this;
     this.#handle = {
       context: this.#context,
@@ -61,15 +63,21 @@ export class HTTPServer {
       listen: (target, host, extra) => this.#listen(target, host, extra),
       stop: (timeout) => this.stop(timeout),
       unboundServer: () => this.#unboundServer(),
+      autoreload: this.#autoreload,
     };
   }
 
   /**
    * Binds and serves in this process; resolves when listening. `target` is a port, `{ path }`
    * (a Unix socket; a stale socket file is replaced; `socketMode` sets its permissions) or
-   * `{ fd }` (an inherited listening descriptor, e.g. {@link listenFromEnvironment}'s).
+   * `{ fd }` (an inherited listening descriptor, e.g. {@link listenFromEnvironment}'s). In debug
+   * mode (the app's `autoreload`), this process becomes the supervisor of one child that serves
+   * and is replaced when a source file changes: there `listen()` never resolves, and the child
+   * runs what follows.
    */
   async listen(target: ListenTarget, host?: string): Promise<void> {
+    checkTarget(target);
+    if (this.#autoreload !== undefined) return startServer(this.#handle, { target, host }, 1);
     return this.#listen(target, host);
   }
 

@@ -54,6 +54,15 @@ export interface ServerContext {
   readonly drain: DrainState;
 }
 
+/**
+ * Debug mode: what a supervisor watches besides the app's own modules (`autoreload.ts`).
+ * Internal: the application builds it from its settings.
+ */
+export interface AutoreloadSpec {
+  /** Folders watched as a whole, subfolders included (templates). */
+  readonly trees: readonly string[];
+}
+
 /** Where `bind()` asked to listen. */
 export interface BindAddress {
   /** A port, `{ path }` (Unix socket) or `{ fd }` (an inherited listening descriptor). */
@@ -90,6 +99,8 @@ export interface ServerHandle {
   stop(timeout?: number): Promise<void>;
   /** The node server, created without listening, for connections handed over by a supervisor. */
   unboundServer(): Server;
+  /** Debug mode (the app's `autoreload`): served under a supervisor that reloads on changes. */
+  readonly autoreload: AutoreloadSpec | undefined;
 }
 
 /** Default limits. */

@@ -96,7 +96,9 @@ export async function forkProcesses(numProcesses?: number, options: ForkOptions 
 /**
  * The body of `HTTPServer.start(n)`: in a child (or with `n` = 1) serves `server` on `address`
  * in this process; otherwise this process becomes the supervisor of `n` children and resolves
- * once every child is serving.
+ * once every child is serving. In debug mode (`server.autoreload`) one process is a supervisor
+ * of one child too (round-robin by default, so the child's `address()` is the port), and that
+ * supervisor never resolves: what follows `start(1)` or `listen()` runs once, in the child.
  */
 export async function startServer(server: ServerHandle, address: BindAddress, numProcesses?: number, options: StartOptions = {}): Promise<void> {
   const id = taskId();
@@ -104,16 +106,19 @@ export async function startServer(server: ServerHandle, address: BindAddress, nu
   if (id !== null) return serveChild(server, address);
   // A worker of a cluster the app runs itself: that cluster's primary shares the port.
   if (cluster.isWorker) return server.listen(address.target, address.host);
-  const scheduling = resolveScheduling(options.scheduling);
+  const reloading = server.autoreload !== undefined;
+  const scheduling = resolveScheduling(options.scheduling ?? (reloading && count === 1 ? "round-robin" : undefined));
   const maxRestarts = restartLimit(options.maxRestarts);
   if (scheduling === "reuseport") checkReusePortAddress(address);
-  if (count === 1) return server.listen(address.target, address.host);
+  if (count === 1 && !reloading) return server.listen(address.target, address.host);
   const supervisor = new Supervisor({
     count, maxRestarts, scheduling, address,
     drainTimeout: server.options.drainTimeout ?? DEFAULTS.drainTimeout,
     drainDelay: server.options.drainDelay ?? 0,
+    autoreload: server.autoreload,
   });
   await supervisor.start();
+  if (count === 1) return new Promise<void>(() => {});
 }
 
 /** Serves in a child of `start(n)`, then tells the supervisor it is ready. */

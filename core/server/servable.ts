@@ -5,13 +5,15 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { ServerContext } from "./options.ts";
+import type { AutoreloadSpec, ServerContext } from "./options.ts";
 
 /** How a registered application serves requests on a server. Internal. */
 export interface ServeTarget {
   handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void;
   /** Serves `Upgrade` requests (WebSocket). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void;
+  /** Debug mode: what to watch; its servers then run under a supervisor that reloads on changes. */
+  readonly autoreload?: AutoreloadSpec | undefined;
 }
 
 const targets = new WeakMap<object, ServeTarget>();

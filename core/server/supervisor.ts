@@ -2,16 +2,19 @@
  * The supervisor of `start(n)` and `forkProcesses(n)`: forks children that run the same script
  * (node:cluster), waits for each to say it is ready, restarts the ones that fail (same task id,
  * with backoff, up to `maxRestarts` in total), drains them all on SIGTERM/SIGINT, replaces them
- * one at a time on SIGHUP, and exits when all are gone.
+ * one at a time on SIGHUP (and, in debug mode, when a source file changes: `autoreload.ts`),
+ * and exits when all are gone.
  */
 import cluster, { type Worker } from "node:cluster";
 import type { Socket } from "node:net";
+import { relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
 import { log } from "../log.ts";
-import type { BindAddress, Scheduling } from "./options.ts";
+import type { AutoreloadSpec, BindAddress, Scheduling } from "./options.ts";
 import { forgetWorker, onMetricsMessage, type GatherSource } from "./metrics-gather.ts";
+import { appRoot, reportedModules, reportingExecArgv, SourceWatcher } from "./autoreload.ts";
 
 /** What a supervisor runs. */
 export interface SupervisorOptions {
@@ -24,6 +27,8 @@ export interface SupervisorOptions {
   drainDelay?: number;
   /** The address the supervisor itself accepts on (least-busy scheduling), or null. */
   address: BindAddress | null;
+  /** Debug mode: reload the children when the app's sources change. */
+  autoreload?: AutoreloadSpec | undefined;
 }
 
 /** Environment variables a supervisor passes to its children. */
@@ -45,6 +50,8 @@ interface Child extends HandoffTarget {
   readonly startedAt: number;
   ready: boolean;
   retired: boolean;
+  /** The child this one is to replace in a reload; it keeps its task until this one is ready. */
+  replaces: Child | null;
 }
 
 /** Forks and supervises `count` children of this same script. */
@@ -59,6 +66,9 @@ export class Supervisor {
   #pendingRestarts = 0;
   #stopping = false;
   #reloading = false;
+  /** Why a reload was asked for while one ran: another follows, so the last change is what serves. */
+  #reloadAgain: string | null = null;
+  #watcher: SourceWatcher | null = null;
   #exitCode = 0;
   /** What a metrics scrape under start(n) gathers from (`metrics-gather.ts`). */
   readonly #gatherSource: GatherSource = {
@@ -85,6 +95,7 @@ export class Supervisor {
     process.on("SIGTERM", () => this.stop());
     process.on("SIGINT", () => this.stop());
     process.on("SIGHUP", () => void this.reload());
+    if (this.#options.autoreload !== undefined) this.#watch(this.#options.autoreload);
     for (let task = 0; task < this.#options.count; task++) this.#fork(task);
     await this.#until(() => this.#slots.every((c) => c !== null && c.ready));
     log.info(`typhoon: ${this.#options.count} children ready (${scheduling})`);
@@ -101,6 +112,7 @@ export class Supervisor {
       for (const child of this.#children) child.worker.process.kill("SIGTERM");
       setTimeout(() => this.#stopAccepting(), delay).unref();
     } else this.#stopAccepting();
+    this.#watcher?.close();
     setTimeout(() => {
       for (const child of this.#children) child.worker.process.kill("SIGKILL");
     }, delay + this.#options.drainTimeout + 2_000).unref();
@@ -112,39 +124,74 @@ export class Supervisor {
     for (const child of this.#children) this.#retire(child);
   }
 
-  /** Replaces the children one at a time, each new one ready before its old one drains. */
-  async reload(): Promise<void> {
-    if (this.#stopping || this.#reloading) return;
+  /**
+   * Replaces the children one at a time, each new one ready before its old one drains. A new
+   * child that exits or hangs before it is ready (the new code does not start) ends the reload:
+   * the old children keep serving, and no restart is counted. Asked for during a reload, it
+   * runs again once that one is over.
+   */
+  async reload(reason = "SIGHUP"): Promise<void> {
+    if (this.#stopping) return;
+    if (this.#reloading) {
+      this.#reloadAgain = reason;
+      return;
+    }
     this.#reloading = true;
-    log.info("typhoon: SIGHUP: reloading children one at a time");
+    log.info(`typhoon: ${reason}: reloading children one at a time`);
+    let replaced = 0;
     try {
       for (let task = 0; task < this.#options.count && !this.#stopping; task++) {
         const old = this.#slots[task];
         if (old === null || old === undefined) continue;
-        this.#fork(task);
-        const ready = await this.#until(() => this.#stopping || this.#slots[task]?.ready === true, RELOAD_READY_MS);
+        const fresh = this.#fork(task, old);
+        const settled = await this.#until(() => this.#stopping || fresh.ready || !this.#children.has(fresh), RELOAD_READY_MS);
         if (this.#stopping) break;
-        if (!ready) {
-          log.error(`typhoon: reload: the new child ${task} was not ready after ${RELOAD_READY_MS} ms; reload abandoned`);
+        if (!fresh.ready) {
+          if (!settled) {
+            this.#giveBack(fresh);
+            fresh.worker.process.kill("SIGKILL");
+          }
+          const why = settled ? "exited before it was ready" : `was not ready after ${RELOAD_READY_MS} ms`;
+          log.error(`typhoon: reload stopped: the new child ${task} ${why}; `
+            + `${replaced === 0 ? "the old children keep" : `${replaced} new and the other old children`} serving`);
           break;
         }
+        log.info(`typhoon: new child ${task} ready in ${Math.round(performance.now() - fresh.startedAt)} ms; the old one drains`);
+        fresh.replaces = null;
         this.#retire(old);
+        replaced++;
         await this.#until(() => !this.#children.has(old), this.#options.drainTimeout + 2_000);
         if (this.#children.has(old)) old.worker.process.kill("SIGKILL");
       }
+      if (replaced === this.#options.count) log.info(`typhoon: reload done: ${replaced} children replaced`);
     } finally {
       this.#reloading = false;
     }
+    const again = this.#reloadAgain;
+    this.#reloadAgain = null;
+    if (again !== null && !this.#stopping) await this.reload(again);
   }
 
-  #fork(task: number): Child {
+  /** Debug mode: watches the main script, the templates, and the modules the children report. */
+  #watch(spec: AutoreloadSpec): void {
+    const main = process.argv[1];
+    const watcher = this.#watcher = new SourceWatcher(appRoot(main ?? process.cwd()), (paths) => {
+      void this.reload(`${paths.map((p) => relativeName(p)).join(", ")} changed`);
+    });
+    if (main !== undefined) watcher.addModule(main);
+    for (const tree of spec.trees) watcher.addTree(tree);
+    cluster.setupPrimary({ execArgv: reportingExecArgv() });
+    log.info("typhoon: debug: reloading the children when the app's sources change");
+  }
+
+  #fork(task: number, replaces: Child | null = null): Child {
     const worker = cluster.fork({ [CHILD_ENV.taskId]: String(task), [CHILD_ENV.scheduling]: this.#options.scheduling });
     // Sends whose callback has not run. Node queues a handle sent before the previous one was
     // acknowledged, and drops that queue, callbacks and all, when the child dies: failing them
     // at exit lets the handoff give those connections to another child.
     const unsent = new Map<Socket, (error: Error | null) => void>();
     const child: Child = {
-      task, worker, startedAt: performance.now(), ready: false, retired: false,
+      task, worker, replaces, startedAt: performance.now(), ready: false, retired: false,
       sent: 0, received: 0, open: 0, inflight: 0, lastHeard: performance.now(),
       send: (message: unknown, socket: Socket, done: (error: Error | null) => void) => {
         unsent.set(socket, done);
@@ -157,6 +204,8 @@ export class Supervisor {
     this.#slots[task] = child;
     worker.on("message", (message: unknown) => {
       if (onMetricsMessage(this.#gatherSource, worker, message)) return;
+      const modules = this.#watcher === null ? null : reportedModules(message);
+      if (modules !== null) for (const url of modules) this.#watcher?.addModule(url);
       if (!noteLoad(child, message) || messageKind(message) !== "ready") return;
       child.ready = true;
       this.#handoff?.wake();
@@ -187,13 +236,28 @@ export class Supervisor {
     child.worker.process.kill("SIGTERM");
   }
 
+  /** A replacement that did not become ready gives its task back to the child it was to replace. */
+  #giveBack(child: Child): boolean {
+    const old = child.replaces;
+    if (old === null || !this.#children.has(old) || old.retired || this.#slots[child.task] !== child) return false;
+    this.#slots[child.task] = old;
+    return true;
+  }
+
   #exited(child: Child, code: number | null, signal: string | null): void {
     this.#children.delete(child);
+    const how = signal !== null ? `signal ${signal}` : `status ${String(code)}`;
+    const who = `child ${child.task} (pid ${child.worker.process.pid})`;
+    // A reload's new child that dies before it is ready: its code does not start. Not a crash
+    // to retry (it would fail the same way): the old child keeps its task, reload() reports it.
+    if (!child.ready && this.#giveBack(child)) {
+      log.warn(`typhoon: ${who}, started by a reload, exited with ${how} before it was ready`);
+      this.#wake();
+      return;
+    }
     const current = this.#slots[child.task] === child;
     if (current) this.#slots[child.task] = null;
     this.#wake();
-    const how = signal !== null ? `signal ${signal}` : `status ${String(code)}`;
-    const who = `child ${child.task} (pid ${child.worker.process.pid})`;
     if (!current || child.retired || this.#stopping) return this.#exitIfDone();
     if (code === 0 && signal === null) {
       log.info(`typhoon: ${who} exited with status 0; not restarted`);
@@ -246,4 +310,10 @@ export class Supervisor {
   #wake(): void {
     for (const check of [...this.#waiters]) check();
   }
+}
+
+/** A changed file's path as the log shows it: relative to the working folder when inside it. */
+function relativeName(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === "" || rel.startsWith("..") ? path : rel;
 }

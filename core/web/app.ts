@@ -15,6 +15,7 @@ import { sendErrorPage } from "../http/respond.ts";
 import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
 import { HTTPServer } from "../server/httpserver.ts";
 import { registerServable } from "../server/servable.ts";
+import { autoreloadSpec } from "../server/autoreload.ts";
 import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
 import { StaticFileHandler } from "./static.ts";
@@ -68,6 +69,11 @@ export interface AppSettings extends HandlerSettings {
   defaultHandlerArgs?: unknown;
   /** Called once per finished request instead of the default access log. */
   logFunction?: (handler: RequestHandler) => void;
+  /**
+   * Reload the app when its sources or templates change (default: `debug`, except under a test
+   * runner): its servers run under a supervisor that replaces the children one at a time.
+   */
+  autoreload?: boolean;
 }
 
 class NotFoundHandler extends RequestHandler {
@@ -119,6 +125,7 @@ export class Application implements ApplicationView {
     registerServable(this, {
       handle: (req, res, server) => this.#handle(req, res, server),
       handleUpgrade: (req, socket, head, server) => this.#handleUpgrade(req, socket, head, server),
+      autoreload: autoreloadSpec(settings.autoreload, settings.debug, settings["templatePath"]),
     });
   }
 
