@@ -12,15 +12,19 @@
 // code that comes from a point of the .ts file) gets the count of the innermost V8 range holding
 // it, in each process on its own; the counts are then added up per point of the original file.
 //
+// What counts is read from the file's syntax tree (TypeScript's parser), so it does not depend on
+// which ranges V8 chose to report (V8 leaves out a block that ran exactly as often as its parent):
 //   - a line is executable when generated code comes from it, covered when any of its points ran;
-//   - a function is one V8 function range, covered when its first point ran;
-//   - a branch is one V8 block range (V8 reports a block when its count can differ from its
-//     parent's: each side of an if, a case, a ?:, a short-circuit, the code after a return), covered
-//     when its first point ran in any process;
-//   - a file no process loaded counts with all of its lines and functions uncovered.
+//   - a function (declaration, method, accessor, constructor, arrow) is covered when the first
+//     point of its body ran;
+//   - branches are both sides of each if (an if without else has an implicit else, taken when the
+//     condition ran more often than the then-side), each side of ?:, each case and default, and
+//     each operand of &&, || and ?? (and of &&=, ||=, ??=);
+//   - a file no process loaded counts with all of its lines, functions and branches uncovered.
 //
 // Usage: node scripts/coverage.mjs <dir of coverage-*.json> [--check]
 // With --check the exit code is 1 when a total falls below package.json's "coverage" thresholds.
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -124,14 +128,6 @@ function countPoints(points, functions) {
   }
 }
 
-/** The first point inside [start, end), or undefined. */
-function firstPointIn(points, start, end) {
-  let lo = 0, hi = points.length;
-  while (lo < hi) { const mid = (lo + hi) >> 1; if (points[mid].g < start) lo = mid + 1; else hi = mid; }
-  const p = points[lo];
-  return p && p.g < end ? p : undefined;
-}
-
 /** Is this absolute path one of the measured files? */
 function measured(file, include) {
   if (!/\.(ts|mts|mjs|js)$/.test(file) || file.endsWith(".d.ts")) return false;
@@ -139,7 +135,12 @@ function measured(file, include) {
   return !rel.startsWith("..") && include.some((dir) => rel === dir || rel.startsWith(dir + sep));
 }
 
-/** Adds one process's coverage into `merged`: file → (original "line:col" → summed count). */
+/**
+ * Adds one process's coverage into `merged`: file → flavour → (original "line:col" → summed count).
+ * A flavour is one generated code of the file (one transpiler's output, told apart by its source
+ * map): processes of the same flavour ran the same code and add up point by point; flavours are
+ * compared node by node of the syntax tree (see `analyse`).
+ */
 function addProcess(merged, json, include) {
   const maps = json["source-map-cache"] ?? {};
   for (const script of json.result ?? []) {
@@ -148,11 +149,15 @@ function addProcess(merged, json, include) {
     let file;
     try { file = fileURLToPath(url); } catch { continue; }
     if (!measured(file, include)) continue;
-    const points = pointsOf(url, file, maps[script.url] ?? maps[url]);
+    const mapEntry = maps[script.url] ?? maps[url];
+    const points = pointsOf(url, file, mapEntry);
     if (points.length === 0) continue;
     countPoints(points, script.functions);
-    let counts = merged.get(file);
-    if (!counts) merged.set(file, (counts = new Map()));
+    let flavours = merged.get(file);
+    if (!flavours) merged.set(file, (flavours = new Map()));
+    const flavour = mapEntry?.data?.mappings ? createHash("sha1").update(mapEntry.data.mappings).digest("hex") : "as written";
+    let counts = flavours.get(flavour);
+    if (!counts) flavours.set(flavour, (counts = new Map()));
     // Within one process, a point reached from several places of generated code (a helper esbuild
     // adds, such as keepNames' __name call) keeps the count of its first place, the code itself.
     const own = new Map();
@@ -188,47 +193,61 @@ function listFiles(include) {
  *     condition ran more often than the then-side), each side of ?:, each case/default clause, and
  *     each operand of &&, ||, ?? (and their assignments), covered when their first point ran.
  */
-function analyse(ts, file, counts) {
+function analyse(ts, file, flavours) {
   const text = readFileSync(file, "utf8");
-  const loaded = counts !== undefined;
-  if (!loaded) {
-    counts = new Map();
-    const out = ts.transpileModule(text, { fileName: file, compilerOptions: { sourceMap: true, module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-    for (const [, , , line, col] of decodeMappings(JSON.parse(out.sourceMapText ?? "{}").mappings ?? "")) counts.set(`${line}:${col}`, 0);
-  }
+  const loaded = flavours !== undefined;
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
-  // Points as sorted source positions, to find the first point inside a node.
-  const points = [...counts].map(([key, count]) => {
+  // The executable lines, the same whichever transpiler ran the file: those TypeScript's own
+  // emit maps back to (an esbuild helper mapped to line 1 or an export list mapped to a closing
+  // brace is not a line of code).
+  const out = ts.transpileModule(text, { fileName: file, compilerOptions: { sourceMap: true, module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+  const mapped = decodeMappings(JSON.parse(out.sourceMapText ?? "{}").mappings ?? "");
+  const executable = new Set(mapped.map(([, , , line]) => line));
+  // A file no process loaded: TypeScript's points, none of them run.
+  if (!loaded) flavours = new Map([["not loaded", new Map(mapped.map(([, , , line, col]) => [`${line}:${col}`, 0]))]]);
+  // Each flavour's points as sorted source positions, to find the first point inside a node.
+  const sorted = [...flavours.values()].map((counts) => [...counts].map(([key, count]) => {
     const [line, col] = key.split(":").map(Number);
     let pos;
     try { pos = source.getPositionOfLineAndCharacter(line, col); } catch { pos = -1; }
     return { pos, line, count };
-  }).filter((p) => p.pos >= 0).sort((a, b) => a.pos - b.pos);
-  const firstIn = (start, end) => {
+  }).filter((p) => p.pos >= 0).sort((a, b) => a.pos - b.pos));
+  // The first point inside [start, end) in each flavour that has one: [] when no code comes from there.
+  const firstIn = (start, end) => sorted.map((points) => {
     let lo = 0, hi = points.length;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (points[mid].pos < start) lo = mid + 1; else hi = mid; }
     const p = points[lo];
     return p && p.pos < end ? p : undefined;
-  };
+  }).filter((p) => p !== undefined);
   const at = (node) => firstIn(node.getStart(source), node.getEnd());
+  const firstOne = (i, node) => {
+    const points = sorted[i];
+    const start = node.getStart(source);
+    let lo = 0, hi = points.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (points[mid].pos < start) lo = mid + 1; else hi = mid; }
+    const p = points[lo];
+    return p && p.pos < node.getEnd() ? p : undefined;
+  };
   const lineOf = (node) => source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
   const functions = [];
   const branches = [];
-  const side = (node) => { const p = at(node); if (p) branches.push({ line: lineOf(node), hit: p.count > 0 }); };
+  const ran = (found) => found.some((p) => p.count > 0);
+  const side = (node) => { const found = at(node); if (found.length) branches.push({ line: lineOf(node), hit: ran(found) }); };
   const logical = new Set([ts.SyntaxKind.AmpersandAmpersandToken, ts.SyntaxKind.BarBarToken, ts.SyntaxKind.QuestionQuestionToken,
     ts.SyntaxKind.AmpersandAmpersandEqualsToken, ts.SyntaxKind.BarBarEqualsToken, ts.SyntaxKind.QuestionQuestionEqualsToken]);
   const visit = (node) => {
     if (ts.isFunctionLike(node) && "body" in node && node.body) {
       const body = node.body;
-      const p = (ts.isBlock(body) ? firstIn(body.getStart(source) + 1, body.getEnd()) : at(body)) ?? at(node);
-      if (p) functions.push({ line: lineOf(node), hit: p.count > 0 });
+      let found = ts.isBlock(body) ? firstIn(body.getStart(source) + 1, body.getEnd()) : at(body);
+      if (!found.length) found = at(node);
+      if (found.length) functions.push({ line: lineOf(node), hit: ran(found) });
     } else if (ts.isIfStatement(node)) {
       side(node.thenStatement);
       if (node.elseStatement) side(node.elseStatement);
       else {
-        const cond = at(node.expression);
-        const then = at(node.thenStatement);
-        if (cond && then) branches.push({ line: lineOf(node), hit: cond.count > then.count });
+        // Per flavour: the condition's point and the then-side's point come from the same code.
+        const taken = sorted.map((_, i) => [firstOne(i, node.expression), firstOne(i, node.thenStatement)]).filter(([c, t]) => c && t);
+        if (taken.length) branches.push({ line: lineOf(node), hit: taken.some(([c, t]) => c.count > t.count) });
       }
     } else if (ts.isConditionalExpression(node)) {
       side(node.whenTrue);
@@ -242,8 +261,8 @@ function analyse(ts, file, counts) {
     ts.forEachChild(node, visit);
   };
   visit(source);
-  const lines = new Map();
-  for (const p of points) lines.set(p.line, (lines.get(p.line) ?? false) || p.count > 0);
+  const lines = new Map([...executable].map((line) => [line, false]));
+  for (const points of sorted) for (const p of points) if (p.count > 0 && lines.has(p.line)) lines.set(p.line, true);
   const uncoveredLines = [...lines].filter(([, hit]) => !hit).map(([line]) => line + 1).sort((a, b) => a - b);
   const tally = (list) => ({ total: list.length, hit: list.filter((x) => x.hit).length });
   return {
@@ -274,7 +293,7 @@ const fmt = (x) => x.toFixed(2).padStart(6);
  * Reads every coverage file of `dir`, prints the table (per file, per folder, total) and returns
  * the totals and whether they meet the thresholds.
  */
-export async function report(dir, { print = console.log, include } = {}) {
+export async function report(dir, { print = console.log, include, onlyLoaded = false } = {}) {
   const conf = { ...settings(), ...(include ? { include } : {}) };
   const ts = (await import("typescript")).default;
   const merged = new Map();
@@ -288,13 +307,14 @@ export async function report(dir, { print = console.log, include } = {}) {
   }
   const rows = [];
   for (const file of listFiles(conf.include)) {
+    if (onlyLoaded && !merged.has(file)) continue;
     rows.push({ name: relative(ROOT, file), ...analyse(ts, file, merged.get(file)) });
   }
   const sum = (list, k) => list.reduce((a, r) => ({ total: a.total + r[k].total, hit: a.hit + r[k].hit }), { total: 0, hit: 0 });
   const total = { lines: sum(rows, "lines"), branches: sum(rows, "branches"), functions: sum(rows, "functions") };
   const width = Math.max(24, ...rows.map((r) => r.name.length + 2));
   const line = (label, f, extra = "") => print(`${label.padEnd(width)} | ${fmt(pct(f.lines))} | ${fmt(pct(f.branches))} | ${fmt(pct(f.functions))} | ${extra}`);
-  print(`# coverage of ${conf.include.join("/, ")}/ from ${processes} processes and threads (V8, mapped point by point)`);
+  print(`# coverage of ${conf.include.join("/, ")}/${onlyLoaded ? " (files this run loaded)" : ""} from ${processes} processes and threads (V8, mapped point by point)`);
   print(`${"File".padEnd(width)} |  Lines | Branch |  Funcs | Uncovered lines`);
   const folders = [...new Set(rows.map((r) => dirname(r.name)))].sort();
   for (const folder of folders) {
