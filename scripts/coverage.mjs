@@ -201,7 +201,12 @@ function analyse(ts, file, flavours) {
   // emit maps back to (an esbuild helper mapped to line 1 or an export list mapped to a closing
   // brace is not a line of code).
   const out = ts.transpileModule(text, { fileName: file, compilerOptions: { sourceMap: true, module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-  const mapped = decodeMappings(JSON.parse(out.sourceMapText ?? "{}").mappings ?? "");
+  // TypeScript also maps the comments it keeps: a line counts only if a node of the syntax tree
+  // starts on it.
+  const codeLines = new Set();
+  const mark = (node) => { codeLines.add(source.getLineAndCharacterOfPosition(node.getStart(source)).line); ts.forEachChild(node, mark); };
+  ts.forEachChild(source, mark);
+  const mapped = decodeMappings(JSON.parse(out.sourceMapText ?? "{}").mappings ?? "").filter(([, , , line]) => codeLines.has(line));
   const executable = new Set(mapped.map(([, , , line]) => line));
   // A file no process loaded: TypeScript's points, none of them run.
   if (!loaded) flavours = new Map([["not loaded", new Map(mapped.map(([, , , line, col]) => [`${line}:${col}`, 0]))]]);
@@ -320,7 +325,10 @@ export async function report(dir, { print = console.log, include, onlyLoaded = f
   for (const folder of folders) {
     const inFolder = rows.filter((r) => dirname(r.name) === folder);
     line(`${folder}/`, { lines: sum(inFolder, "lines"), branches: sum(inFolder, "branches"), functions: sum(inFolder, "functions") });
-    for (const r of inFolder) line(`  ${r.name.slice(folder.length + 1)}`, r, r.loaded ? ranges(r.uncoveredLines) : "never loaded by any process");
+    for (const r of inFolder) {
+      const note = r.lines.total === 0 ? "types only" : r.loaded ? ranges(r.uncoveredLines) : "never loaded by any process";
+      line(`  ${r.name.slice(folder.length + 1)}`, r, note);
+    }
   }
   line("All files", total);
   const totals = { lines: pct(total.lines), branches: pct(total.branches), functions: pct(total.functions) };
