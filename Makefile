@@ -19,8 +19,9 @@ install: node_modules/.package-lock.json ## Install dependencies (npm ci) if mis
 run: install ## Run the demo app: PORT=8888, PROCESSES=n (default one per CPU; 1 = single process)
 	$(NODE_RUN) scripts/app.ts
 
-typecheck: install ## Type-check everything, specs included (tsc --noEmit)
+typecheck: install ## Type-check everything, specs included (tsc --noEmit), and the layers (no import cycles)
 	npx tsc --noEmit
+	npx depcruise core handlers --config .dependency-cruiser.cjs --output-type err-long
 
 test: install typecheck ## Type-check and run the tap specs; ends with "N passed, N failed"
 	node scripts/run-tests.mjs

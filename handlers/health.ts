@@ -3,7 +3,7 @@
  * `Connection: close`) once it drains, so the balancer stops sending new requests before the
  * process exits.
  */
-import { RequestHandler } from "../core/web/handler.ts";
+import { RequestHandler, drainStateOf } from "../core/web/handler.ts";
 
 /**
  * Answers `{"status":"ok"}` (200), or `{"status":"draining"}` (503) while the server stops.
@@ -15,7 +15,7 @@ export class HealthHandler extends RequestHandler {
   /** Answers the check. */
   get(): void {
     this.setHeader("Cache-Control", "no-store");
-    if (this.serverDraining) {
+    if (drainStateOf(this).draining) {
       this.setStatus(503);
       this.finish({ status: "draining" });
       return;

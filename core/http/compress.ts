@@ -84,18 +84,51 @@ function encodingFor(acceptEncoding: string | string[] | undefined, status: numb
 }
 
 /**
- * Compresses a whole body for the client when it is compressible and long enough, setting
- * `Content-Encoding` and dropping any `Content-Length` (the caller sets the new one).
- * Returns the body to send, compressed or not.
+ * The encoding a whole body of `length` bytes gets, or `null`: compressible, long enough, and
+ * accepted by the client. Decided before the ETag, which names the representation.
  */
-export function compressBody(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap, body: Body): Body {
-  const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
-  if (length < MIN_COMPRESS_LENGTH) return body;
-  const encoding = encodingFor(acceptEncoding, status, headers);
-  if (encoding === null) return body;
+export function bodyEncoding(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap, length: number): Encoding | null {
+  if (length < MIN_COMPRESS_LENGTH) return null;
+  return encodingFor(acceptEncoding, status, headers);
+}
+
+/**
+ * The encoding a streamed response of `contentType` gets, or `null` (a small streamed file is
+ * compressed too, as in Tornado). For handlers that compare ETags before the head is sent.
+ */
+export function streamEncoding(acceptEncoding: string | string[] | undefined, contentType: string): Encoding | null {
+  return encodingFor(acceptEncoding, 200, { "content-type": contentType });
+}
+
+/**
+ * The ETag of a representation encoded with `encoding`: RFC 9110 §8.8.3 wants one per
+ * representation, so `"abc"` becomes `"abc-gzip"`. Applying it twice changes nothing.
+ */
+export function encodedEtag(etag: string, encoding: Encoding): string {
+  const suffix = `-${encoding}"`;
+  if (!etag.endsWith('"') || etag.endsWith(suffix)) return etag;
+  return etag.slice(0, -1) + suffix;
+}
+
+/**
+ * Compresses a whole body with `encoding`, setting `Content-Encoding` and the representation's
+ * `ETag`, and dropping any `Content-Length` (the caller sets the new one).
+ */
+export function compressAs(encoding: Encoding, headers: HeaderMap, body: Body): Buffer {
   headers["content-encoding"] = encoding;
   delete headers["content-length"];
+  const etag = headers["etag"];
+  if (typeof etag === "string") headers["etag"] = encodedEtag(etag, encoding);
   return encoding === "br" ? brotliCompressSync(body, BROTLI_OPTIONS) : gzipSync(body);
+}
+
+/**
+ * Compresses a whole body for the client when it is compressible and long enough (see
+ * `compressAs`). Returns the body to send, compressed or not.
+ */
+export function compressBody(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap, body: Body): Body {
+  const encoding = bodyEncoding(acceptEncoding, status, headers, typeof body === "string" ? Buffer.byteLength(body) : body.length);
+  return encoding === null ? body : compressAs(encoding, headers, body);
 }
 
 /**
@@ -109,17 +142,18 @@ export class StreamCompressor {
 
   /**
    * Starts compressing a streamed response when it qualifies, setting `Content-Encoding` and
-   * removing `Content-Length` (the compressed length is not known in advance). Call before the
-   * head is sent. Returns `null` when the response goes out as it is.
+   * the representation's `ETag`, and removing `Content-Length` (the compressed length is not
+   * known in advance). Call before the head is sent. Returns `null` when the response goes out
+   * as it is. Whatever its length: a small static file is compressed too (Tornado's
+   * `GZipContentEncoding` measures only a response finished in one piece).
    */
   static start(res: ServerResponse, acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap): StreamCompressor | null {
-    // A declared length under the threshold (a small static file) is not worth a compressor.
-    const declared = headers["content-length"];
-    if (typeof declared === "string" && Number(declared) < MIN_COMPRESS_LENGTH) return null;
     const encoding = encodingFor(acceptEncoding, status, headers);
     if (encoding === null) return null;
     headers["content-encoding"] = encoding;
     delete headers["content-length"];
+    const etag = headers["etag"];
+    if (typeof etag === "string") headers["etag"] = encodedEtag(etag, encoding);
     return new StreamCompressor(res, encoding);
   }
 

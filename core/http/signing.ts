@@ -150,9 +150,10 @@ export function decodeXsrfToken(cookieValue: string | undefined): XsrfToken | nu
   if (m[1] !== "2") return null;
   const parts = cookieValue.split("|");
   if (parts.length !== 4) return null;
-  const mask = hexDecode(parts[1]);
-  const masked = hexDecode(parts[2]);
-  const timestamp = pythonInt(parts[3]);
+  const [, maskHex = "", maskedHex = "", stamp = ""] = parts;
+  const mask = hexDecode(maskHex);
+  const masked = hexDecode(maskedHex);
+  const timestamp = pythonInt(stamp);
   // Tornado's C mask reads exactly four bytes whatever it is given; anything else is garbage.
   if (mask === null || mask.length !== 4 || masked === null || masked.length === 0 || timestamp === null) return null;
   return { version: 2, raw: xorMask(mask, masked), timestamp };
@@ -188,7 +189,7 @@ function signedValueVersion(bytes: string): number {
 function decodeV1(secret: string, name: string, bytes: string, maxAgeDays: number, now: number): Buffer | null {
   const parts = bytes.split("|");
   if (parts.length !== 3) return null;
-  const [payload, stamp, signature] = parts;
+  const [payload = "", stamp = "", signature = ""] = parts;
   const expected = hmacHex("sha1", secret, Buffer.from(name, "utf8"), Buffer.from(payload, "latin1"), Buffer.from(stamp, "latin1"));
   if (!constantTimeEqual(signature, expected)) return null;
   const timestamp = pythonInt(stamp);
@@ -230,7 +231,7 @@ function fieldsV2(bytes: string): FieldsV2 | null {
     fields.push(after.slice(0, length));
     rest = after.slice(length + 1);
   }
-  const [keyVersion, timestamp, name, value] = fields;
+  const [keyVersion = "", timestamp = "", name = "", value = ""] = fields;
   const kv = pythonInt(keyVersion);
   return kv === null ? null : { keyVersion: kv, timestamp, name, value, signature: rest };
 }
@@ -255,7 +256,7 @@ function constantTimeEqual(given: string, expected: string): boolean {
 function pythonInt(text: string): number | null {
   const m = /^[ \t\n\v\f\r]*([+-]?)(\d(?:_?\d)*)[ \t\n\v\f\r]*$/.exec(text);
   if (m === null) return null;
-  const n = Number(m[2].replaceAll("_", ""));
+  const n = Number((m[2] ?? "").replaceAll("_", ""));
   return m[1] === "-" ? -n : n;
 }
 
@@ -275,6 +276,6 @@ function base64Decode(text: string): Buffer | null {
 /** Tornado's `_websocket_mask`: XOR with the 4-byte mask repeated. */
 function xorMask(mask: Buffer, data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = data[i] ^ mask[i % 4];
+  for (let i = 0; i < data.length; i++) out[i] = (data[i] ?? 0) ^ (mask[i % 4] ?? 0);
   return out;
 }

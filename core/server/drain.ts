@@ -11,7 +11,7 @@ import type { Server as HttpServer } from "node:http";
 import { Server as NetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
-import type { HTTPServer } from "./httpserver.ts";
+import type { ServerHandle } from "./options.ts";
 
 /** While draining, a connection idle this long is closed: one in use gets its `Connection: close` first (ms). */
 const LINGER_MS = 200;
@@ -19,7 +19,7 @@ const LINGER_MS = 200;
 const POLL_MS = 25;
 
 /** Drains a listening server: resolves once its connections are closed, or cut after `timeout` ms. */
-export function drainListening(server: HTTPServer, timeout: number): Promise<void> {
+export function drainListening(server: ServerHandle, timeout: number): Promise<void> {
   const http = server.httpServer;
   if (http === null || !http.listening) return server.stop(timeout);
   // net.Server's own close: stops accepting and calls back once every connection has closed,
@@ -29,7 +29,7 @@ export function drainListening(server: HTTPServer, timeout: number): Promise<voi
 }
 
 /** Drains a server fed with handed-over `sockets` (it never listened): resolves once they are all closed. */
-export async function drainHanded(server: HTTPServer, http: HttpServer, sockets: ReadonlySet<Socket>, timeout: number): Promise<void> {
+export async function drainHanded(server: ServerHandle, http: HttpServer, sockets: ReadonlySet<Socket>, timeout: number): Promise<void> {
   const closed = (async () => {
     while (sockets.size > 0) await delay(POLL_MS);
   })();
@@ -39,8 +39,8 @@ export async function drainHanded(server: HTTPServer, http: HttpServer, sockets:
   });
 }
 
-async function drain(server: HTTPServer, http: HttpServer, closed: Promise<void>, timeout: number, cut: () => void): Promise<void> {
-  server.context.draining = true;
+async function drain(server: ServerHandle, http: HttpServer, closed: Promise<void>, timeout: number, cut: () => void): Promise<void> {
+  server.context.drain.begin();
   let done = false;
   void closed.then(() => { done = true; });
   const start = performance.now();

@@ -10,7 +10,7 @@
 import { Server as NetServer, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { drainHanded } from "./drain.ts";
-import type { BindAddress, HTTPServer } from "./httpserver.ts";
+import type { BindAddress, ServerHandle } from "./options.ts";
 import { log } from "../log.ts";
 
 /** The key of every message typhoon sends between a supervisor and its children. */
@@ -160,7 +160,7 @@ export interface Intake {
 }
 
 /** The child's side: serves the connections the supervisor hands over, and reports its load. */
-export function acceptHandedConnections(server: HTTPServer): Intake {
+export function acceptHandedConnections(server: ServerHandle): Intake {
   const http = server.unboundServer();
   const sockets = new Set<Socket>();
   let inflight = 0;

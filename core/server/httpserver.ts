@@ -9,27 +9,20 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { declaredTooLarge } from "../http/body.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
-import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./options.ts";
+import { DEFAULTS, serverContext, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
+import { serveTargetOf, type ServeTarget } from "./servable.ts";
+import { QuietKeepAliveResponse, closeIfUnused, ignoreUpgradeOffer, isWebSocketUpgrade } from "./connection.ts";
 
 /** How long a connection answered with a client error may stay half-open (ms). */
 const CLIENT_ERROR_LINGER = 1000;
 
-/** What `HTTPServer` serves: an application (anything with `handle`) or a plain listener. */
-export interface Servable {
-  handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void;
-  /** Optional: serves `Upgrade` requests (WebSocket). */
-  handleUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void;
-}
+/** What `HTTPServer` serves besides a plain listener: an `Application`. */
+export type Servable = object;
 
 /** A plain node request listener. */
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Where `bind()` asked to listen. */
-export interface BindAddress {
-  readonly port: number;
-  readonly host: string | undefined;
-}
 
 /**
  * An HTTP server for an application.
@@ -39,18 +32,34 @@ export interface BindAddress {
  * await server.listen(8888);
  */
 export class HTTPServer {
-  /** The resolved options and live state the request path reads. */
-  readonly context: ServerContext;
   readonly options: HTTPServerOptions;
-  readonly #target: Servable | RequestListener;
+  // The resolved options and live state (draining) the request path reads.
+  readonly #context: ServerContext;
+  readonly #target: ServeTarget | RequestListener;
+  // What the process side (signals, handoff) may do with this server.
+  readonly #handle: ServerHandle;
   #server: Server | null = null;
   #bound: BindAddress | null = null;
   #stopping: Promise<void> | null = null;
 
   constructor(appOrListener: Servable | RequestListener, options: HTTPServerOptions = {}) {
-    this.context = serverContext(options);
+    this.#context = serverContext(options);
     this.options = options;
-    this.#target = appOrListener;
+    if (typeof appOrListener === "function") this.#target = appOrListener as RequestListener;
+    else {
+      const target = serveTargetOf(appOrListener);
+      if (target === undefined) throw new TyphoonError(ErrorCode.SERVER_OPTION, "HTTPServer serves an Application or a (req, res) listener");
+      this.#target = target;
+    }
+    const self = this;
+    this.#handle = {
+      context: this.#context,
+      options,
+      get httpServer() { return self.#server; },
+      listen: (port, host) => this.listen(port, host),
+      stop: (timeout) => this.stop(timeout),
+      unboundServer: () => this.#unboundServer(),
+    };
   }
 
   /** Binds and serves in this process; resolves when listening. */
@@ -66,7 +75,7 @@ export class HTTPServer {
         resolve();
       });
     });
-    drainOnSignals(this); // SIGTERM/SIGINT: drain, then exit 0 (process.ts)
+    drainOnSignals(this.#handle); // SIGTERM/SIGINT: drain, then exit 0 (process.ts)
   }
 
   /** Remembers the address for `start()`; nothing is opened yet. */
@@ -87,14 +96,12 @@ export class HTTPServer {
     // API.md: `start(numProcesses = 1)` (Tornado's default), and 0 or undefined mean one per CPU:
     // only an omitted argument can tell the two apart.
     const count = arguments.length === 0 ? 1 : numProcesses;
-    return startServer(this, this.#bound, count, options);
+    return startServer(this.#handle, this.#bound, count, options);
   }
 
-  /**
-   * Internal (`handoff.ts`): the node server, created without listening, for connections
-   * accepted by a supervisor and handed over (`server.emit("connection", socket)`).
-   */
-  unboundServer(): Server {
+  // The node server, created without listening, for connections accepted by a supervisor and
+  // handed over (`server.emit("connection", socket)`, handoff.ts).
+  #unboundServer(): Server {
     if (this.#server !== null) return this.#server;
     const server = this.#create();
     // node starts its connection tracking (headersTimeout checks, closeIdleConnections) on 'listening'.
@@ -120,12 +127,14 @@ export class HTTPServer {
   stop(timeout: number = this.options.drainTimeout ?? DEFAULTS.drainTimeout): Promise<void> {
     const server = this.#server;
     if (server === null) return Promise.resolve();
+    const drain = this.#context.drain;
     this.#stopping ??= new Promise<void>((resolve) => {
-      this.context.draining = true;
+      drain.begin();
       const timer = setTimeout(() => server.closeAllConnections(), timeout);
       timer.unref();
       server.close(() => {
         clearTimeout(timer);
+        drain.end();
         resolve();
       });
       // close() stops accepting; idle keep-alive connections would otherwise hold it open.
@@ -143,18 +152,21 @@ export class HTTPServer {
     if (this.#server !== null) throw new TyphoonError(ErrorCode.SERVER_STATE, "This HTTPServer is already listening");
     const o = this.options;
     const headersTimeout = o.headersTimeout ?? DEFAULTS.headersTimeout;
+    const idle = o.idleConnectionTimeout ?? DEFAULTS.idleConnectionTimeout;
     const settings = {
       maxHeaderSize: o.maxHeaderSize ?? DEFAULTS.maxHeaderSize,
-      keepAliveTimeout: o.idleConnectionTimeout ?? DEFAULTS.idleConnectionTimeout,
+      keepAliveTimeout: idle,
       headersTimeout,
       // typhoon enforces bodyTimeout itself (an inactivity timer), so Node's whole-request
       // deadline is off; the head deadline is checked often enough to cut slowloris promptly.
       requestTimeout: 0,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
       noDelay: true,
+      // No deprecated `Keep-Alive: timeout=N` header (connection.ts).
+      ServerResponse: QuietKeepAliveResponse,
     };
     const target = this.#target;
-    const ctx = this.context;
+    const ctx = this.#context;
     const listener: RequestListener = typeof target === "function" ? target : (req, res) => target.handle(req, res, ctx);
     const server = o.ssl !== undefined ? createHttpsServer({ ...settings, ...o.ssl }, listener) : createHttpServer(settings, listener);
     // RFC 9110 §10.1.1: a body that will be refused with 413 is refused before the client sends
@@ -163,10 +175,16 @@ export class HTTPServer {
       if (!declaredTooLarge(req, ctx.maxBodySize)) res.writeContinue();
       listener(req, res);
     });
-    if (typeof target !== "function" && target.handleUpgrade !== undefined) {
-      const upgrade = target.handleUpgrade.bind(target);
-      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head, ctx));
+    if (typeof target !== "function") {
+      // Only WebSocket is upgraded to; any other offer (h2c) is ignored and served as HTTP/1.1.
+      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (isWebSocketUpgrade(req)) target.handleUpgrade(req, socket, head, ctx);
+        else ignoreUpgradeOffer(server, req, socket, head);
+      });
     }
+    // Tornado's idle_connection_timeout also closes a connection that never sends a request.
+    // A TLS handshake is already traffic: there, node's own timeouts apply.
+    if (o.ssl === undefined) server.on("connection", (socket: Socket) => closeIfUnused(socket, idle));
     // A client error (malformed request, oversize head, timeout) answers the client when it
     // still can, and never reaches the app or crashes the process (Node's default responses).
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {

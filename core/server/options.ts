@@ -3,7 +3,9 @@
  * reads on every request (limits, proxy trust, whether the server is draining).
  */
 import type { SecureContextOptions, TlsOptions } from "node:tls";
+import type { Server } from "node:http";
 import { ErrorCode, TyphoonError } from "../errors.ts";
+import { DrainState } from "./drain-state.ts";
 
 /** Options of `new HTTPServer(app, options)`. Sizes in bytes, times in ms. */
 export interface HTTPServerOptions {
@@ -39,8 +41,42 @@ export interface ServerContext {
   readonly maxBodySize: number;
   readonly bodyTimeout: number;
   readonly decompressRequest: boolean;
-  /** True while the server drains: responses say `Connection: close`. */
-  draining: boolean;
+  /** The server's draining state: while it drains, responses say `Connection: close`. */
+  readonly drain: DrainState;
+}
+
+/** Where `bind()` asked to listen. */
+export interface BindAddress {
+  readonly port: number;
+  readonly host: string | undefined;
+}
+
+/**
+ * How the children of `start(n)` share incoming connections.
+ *
+ * - `"least-busy"` (default): the supervisor accepts each connection and hands it to the child
+ *   whose event loop answered most recently and has the fewest requests in flight, so a child
+ *   stuck in CPU work gets no new connections.
+ * - `"round-robin"`: Node's cluster default (`SCHED_RR`): the supervisor hands connections to
+ *   the children in turn, busy or not.
+ * - `"shared"`: Node's `SCHED_NONE`: every child accepts on the shared socket; only a free child
+ *   accepts, but the kernel spreads connections unevenly.
+ */
+export type Scheduling = "least-busy" | "round-robin" | "shared";
+
+/**
+ * What the process side (signal drain, connection handoff) needs of an `HTTPServer`: handed to
+ * it by the server, so nothing below `httpserver.ts` imports the server class. Internal.
+ */
+export interface ServerHandle {
+  readonly context: ServerContext;
+  readonly options: HTTPServerOptions;
+  /** The node server, once listening. */
+  readonly httpServer: Server | null;
+  listen(port: number, host?: string): Promise<void>;
+  stop(timeout?: number): Promise<void>;
+  /** The node server, created without listening, for connections handed over by a supervisor. */
+  unboundServer(): Server;
 }
 
 /** Default limits. */
@@ -68,9 +104,9 @@ export function serverContext(options: HTTPServerOptions = {}): ServerContext {
     maxBodySize: options.maxBodySize ?? DEFAULTS.maxBodySize,
     bodyTimeout: options.bodyTimeout ?? DEFAULTS.bodyTimeout,
     decompressRequest: options.decompressRequest === true,
-    draining: false,
+    drain: new DrainState(),
   };
 }
 
 /** The context of `app.callback()` and `app.inject()`, where no `HTTPServer` is involved. */
-export const STANDALONE: ServerContext = Object.freeze({ ...serverContext(), draining: false });
+export const STANDALONE: ServerContext = Object.freeze(serverContext());

@@ -9,23 +9,11 @@ import { availableParallelism } from "node:os";
 import { drainListening } from "./drain.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { acceptHandedConnections, CHILD_MESSAGE } from "./handoff.ts";
-import type { BindAddress, HTTPServer } from "./httpserver.ts";
 import { log } from "../log.ts";
-import { DEFAULTS } from "./options.ts";
+import { DEFAULTS, type BindAddress, type Scheduling, type ServerHandle } from "./options.ts";
+import { anyServerDraining } from "./drain-state.ts";
 import { CHILD_ENV, Supervisor } from "./supervisor.ts";
 
-/**
- * How the children of `start(n)` share incoming connections.
- *
- * - `"least-busy"` (default): the supervisor accepts each connection and hands it to the child
- *   whose event loop answered most recently and has the fewest requests in flight, so a child
- *   stuck in CPU work gets no new connections.
- * - `"round-robin"`: Node's cluster default (`SCHED_RR`): the supervisor hands connections to
- *   the children in turn, busy or not.
- * - `"shared"`: Node's `SCHED_NONE`: every child accepts on the shared socket; only a free child
- *   accepts, but the kernel spreads connections unevenly.
- */
-export type Scheduling = "least-busy" | "round-robin" | "shared";
 
 const SCHEDULINGS: readonly Scheduling[] = ["least-busy", "round-robin", "shared"];
 
@@ -59,11 +47,15 @@ export function taskId(): number | null {
   return raw === undefined || raw === "" ? null : Number(raw);
 }
 
-let draining = false;
+// A shutdown signal was received: the drains have begun (a second signal exits at once).
+let signalled = false;
 
-/** Whether this process is draining after SIGTERM/SIGINT (for health checks: answer 503). */
+/**
+ * Whether this process is draining: after SIGTERM/SIGINT, or while any of its servers drains
+ * (`stop()`, a rolling reload). Read from each server's draining state (`drain-state.ts`).
+ */
 export function isDraining(): boolean {
-  return draining;
+  return signalled || anyServerDraining();
 }
 
 /**
@@ -104,7 +96,7 @@ export async function forkProcesses(numProcesses?: number, options: ForkOptions 
  * in this process; otherwise this process becomes the supervisor of `n` children and resolves
  * once every child is serving.
  */
-export async function startServer(server: HTTPServer, address: BindAddress, numProcesses?: number, options: StartOptions = {}): Promise<void> {
+export async function startServer(server: ServerHandle, address: BindAddress, numProcesses?: number, options: StartOptions = {}): Promise<void> {
   const id = taskId();
   const count = processCount(numProcesses);
   if (id !== null) return serveChild(server, address);
@@ -121,7 +113,7 @@ export async function startServer(server: HTTPServer, address: BindAddress, numP
 }
 
 /** Serves in a child of `start(n)`, then tells the supervisor it is ready. */
-async function serveChild(server: HTTPServer, address: BindAddress): Promise<void> {
+async function serveChild(server: ServerHandle, address: BindAddress): Promise<void> {
   const scheduling = resolveScheduling(process.env[CHILD_ENV.scheduling] as Scheduling | undefined);
   if (scheduling === "least-busy") {
     const intake = acceptHandedConnections(server);
@@ -138,17 +130,17 @@ async function serveChild(server: HTTPServer, address: BindAddress): Promise<voi
  * Drains `server` on SIGTERM/SIGINT and then exits 0 (called by `HTTPServer.listen`). A second
  * signal in a single process exits at once with status 1.
  */
-export function drainOnSignals(server: HTTPServer): void {
+export function drainOnSignals(server: ServerHandle): void {
   onDrain(() => drainListening(server, server.options.drainTimeout ?? DEFAULTS.drainTimeout), server);
   watchSignals();
 }
 
 /** What to drain on a signal; a server that stopped listening is dropped, so specs do not pile them up. */
-const drains = new Map<() => Promise<void>, HTTPServer | null>();
+const drains = new Map<() => Promise<void>, ServerHandle | null>();
 let watching = false;
 let asChild = false;
 
-function onDrain(drain: () => Promise<void>, server: HTTPServer | null = null): void {
+function onDrain(drain: () => Promise<void>, server: ServerHandle | null = null): void {
   for (const [fn, owner] of drains) if (owner !== null && owner.httpServer?.listening !== true) drains.delete(fn);
   drains.set(drain, server);
 }
@@ -168,12 +160,12 @@ function watchSignalsAsChild(): void {
 }
 
 function shutdown(signal: NodeJS.Signals): void {
-  if (draining) {
+  if (signalled) {
     if (asChild) return;
     log.warn(`typhoon: ${signal} again, exiting without draining`);
     process.exit(1);
   }
-  draining = true;
+  signalled = true;
   log.info(`typhoon: ${signal}: draining (pid ${process.pid})`);
   void Promise.allSettled([...drains.keys()].map((drain) => drain())).then(() => process.exit(0));
 }

@@ -9,9 +9,8 @@ import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
-import type { BindAddress } from "./httpserver.ts";
 import { log } from "../log.ts";
-import type { Scheduling } from "./process.ts";
+import type { BindAddress, Scheduling } from "./options.ts";
 
 /** What a supervisor runs. */
 export interface SupervisorOptions {

@@ -9,15 +9,17 @@ import { errorText, log } from "../log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
 import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
-import { SAFE_METHODS, allowedMethods, methodFunction, type Hook } from "./methods.ts";
-import { bodyLength, checkHeader, isBodyless, joinChunks, type Body, type HeaderMap } from "../http/headers.ts";
+import { SAFE_METHODS, allowedMethods, checkSupported, methodFunction, type Hook } from "./methods.ts";
+import { bodyLength, checkHeader, isBodyless, joinChunks, reasonPhraseFor, type Body, type HeaderMap } from "../http/headers.ts";
 import { etagMatches, etagOf } from "../http/etag.ts";
 import { errorPage } from "../http/error-page.ts";
 import { sendHead, sendWhole } from "./respond.ts";
 import { HandlerIO } from "./handler-io.ts";
-import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "../http/compress.ts";
+import { StreamCompressor, addVaryAcceptEncoding, bodyEncoding, compressAs, encodedEtag } from "../http/compress.ts";
+import { percentBytes } from "../http/percent.ts";
 import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
+import type { DrainState } from "../server/drain-state.ts";
 import type { ApplicationView } from "./settings.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */
@@ -32,6 +34,8 @@ export interface HandlerContext {
   readonly watch?: BlockingWatch | undefined;
   /** The application's access log (or `logFunction`), called once the request is finished. */
   readonly logRequest: (handler: RequestHandler) => void;
+  /** The path groups are still percent-encoded: the handler's own `decodeArgument` decodes them. */
+  readonly rawGroups?: boolean;
 }
 
 // Hooks take whatever their subclass declares; they are called with the request's values.
@@ -51,6 +55,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  *   }
  * }
  */
+/** The draining state of the server a handler's request came in on. Internal (built-in handlers). */
+export let drainStateOf: (handler: RequestHandler) => DrainState;
+
 export class RequestHandler extends HandlerIO {
   /** The methods this handler accepts at all; others get 405. */
   static supportedMethods: readonly string[] = ["GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"];
@@ -72,6 +79,9 @@ export class RequestHandler extends HandlerIO {
   #detached = false;
   #closeAfter = false;
   #compressor: StreamCompressor | null = null;
+  // A streamed response with its own Content-Length: bytes declared (-1: none) and sent.
+  #declaredLength = -1;
+  #streamedLength = 0;
   readonly #blockingThreshold: number | undefined;
   #inFlight: InFlight | null = null;
 
@@ -88,8 +98,11 @@ export class RequestHandler extends HandlerIO {
   // ---- The lifecycle ------------------------------------------------------------------------
 
   /**
-   * Runs the request: initialize → method check → body → XSRF → current user → prepare →
-   * the method → finish → onFinish. Called by the application; never throws.
+   * Runs the request in Tornado's order: initialize → a method outside `supportedMethods` is a
+   * 405 (before the body is read) → body → XSRF → prepare → a method that is not implemented
+   * is a 405 (after prepare, so a prepare() that finishes or raises 404 wins) → the method →
+   * finish → onFinish. `currentUser` is not resolved here: it is lazy, as in Tornado.
+   * Called by the application; never throws.
    */
   async execute(): Promise<void> {
     const { req, res, initArgs } = this.#ctx;
@@ -104,20 +117,18 @@ export class RequestHandler extends HandlerIO {
     try {
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
-      const fn = methodFunction(this, method);
+      checkSupported(this, method);
+      if (this.#ctx.rawGroups === true) this.#decodePathArgs();
       const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
       if (!streaming && hasBody(req)) {
         const { body, parsed } = await receiveBody(req, this.#ctx.server);
         setRequestBody(this.request, body, parsed.arguments, parsed.files);
       }
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
-      if (this.getCurrentUser !== HandlerIO.prototype.getCurrentUser) {
-        const user = this.#call("getCurrentUser", this.getCurrentUser, []);
-        this.currentUser = isThenable(user) ? await user : user;
-      }
       const prepared = this.#call("prepare", this.prepare, []);
       if (isThenable(prepared)) await prepared;
       if (this.#finished || this.#detached) return;
+      const fn = methodFunction(this, method);
       if (streaming) await receiveStream(req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
       const args = this.pathKwargs === NO_KWARGS ? this.pathArgs : [this.pathKwargs];
       const result = this.#call(method.toLowerCase(), fn, args);
@@ -166,7 +177,7 @@ export class RequestHandler extends HandlerIO {
   setStatus(status: number, reason?: string): void {
     if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.STATUS_CODE, `Invalid status ${status}`);
     this.#status = status;
-    this.#reason = reason === undefined ? undefined : checkHeader("Reason", reason);
+    this.#reason = reasonPhraseFor(status, reason);
   }
 
   /** The status code of the response. */
@@ -232,11 +243,14 @@ export class RequestHandler extends HandlerIO {
       if (this.settings.compressResponse) {
         this.#compressor = StreamCompressor.start(res, this.request.headers["accept-encoding"], this.#status, this.#headers);
       }
+      const declared = this.#headers["content-length"];
+      if (declared !== undefined && this.#compressor === null && this.request.method !== "HEAD") this.#declaredLength = declaredLength(declared);
       sendHead(res, this.#status, this.#reason, this.#headers);
     }
-    const body = joinChunks(this.#chunks);
+    let body = joinChunks(this.#chunks);
     this.#chunks = [];
     if (this.#compressor !== null) return this.#compressor.write(body);
+    if (this.#declaredLength >= 0) body = this.#withinDeclaredLength(body);
     if (bodyLength(body) === 0 || res.destroyed) return Promise.resolve();
     if (res.write(body)) return Promise.resolve();
     return new Promise((resolve) => {
@@ -252,28 +266,42 @@ export class RequestHandler extends HandlerIO {
     if (chunk !== undefined) this.write(chunk);
     const res = this.#ctx.res;
     if (this.#headersWritten) {
-      const rest = joinChunks(this.#chunks);
+      let rest = joinChunks(this.#chunks);
+      if (this.#declaredLength >= 0) rest = this.#withinDeclaredLength(rest);
       if (this.#compressor !== null) this.#compressor.end(rest);
       else if (bodyLength(rest) > 0) res.end(rest);
       else res.end();
+      if (this.#declaredLength >= 0 && this.#streamedLength !== this.#declaredLength) this.#lengthMismatch(this.#streamedLength, true);
     } else {
       this.#headersWritten = true;
       let body: Body | null = joinChunks(this.#chunks);
       const method = this.request.method;
-      if (this.#status === 200 && (method === "GET" || method === "HEAD") && this.settings.etag !== false && this.#headers["etag"] === undefined) {
-        const etag = this.computeEtag(body);
+      const headers = this.#headers;
+      // Compression is decided before the ETag: each representation has its own (RFC 9110 §8.8.3).
+      const encoding = this.settings.compressResponse
+        ? bodyEncoding(this.request.headers["accept-encoding"], this.#status, headers, bodyLength(body)) : null;
+      if (this.#status === 200 && (method === "GET" || method === "HEAD") && this.settings.etag !== false && headers["etag"] === undefined) {
+        let etag = this.computeEtag(body);
         if (etag !== null) {
-          this.#headers["etag"] = etag;
+          if (encoding !== null) etag = encodedEtag(etag, encoding);
+          headers["etag"] = etag;
           if (etagMatches(this.request.headers["if-none-match"], etag)) this.#status = 304;
         }
       }
       if (isBodyless(this.#status)) {
         body = null;
-        delete this.#headers["content-length"];
-        if (this.#status === 304) delete this.#headers["content-type"];
+        delete headers["content-length"];
+        if (this.#status === 304) {
+          // RFC 9110 §15.4.5: a 304 describes the stored representation; these would contradict it.
+          delete headers["content-type"];
+          delete headers["content-encoding"];
+          delete headers["content-language"];
+        }
       } else {
-        if (this.settings.compressResponse) body = compressBody(this.request.headers["accept-encoding"], this.#status, this.#headers, body);
-        if (this.#headers["content-length"] === undefined) this.#headers["content-length"] = String(bodyLength(body));
+        if (encoding !== null) body = compressAs(encoding, headers, body);
+        const declared = headers["content-length"];
+        if (declared === undefined) headers["content-length"] = String(bodyLength(body));
+        else if (method !== "HEAD") body = this.#checkDeclaredLength(declared, body);
       }
       this.#prepareHeaders();
       sendWhole(res, this.#status, this.#reason, this.#headers, body);
@@ -293,9 +321,10 @@ export class RequestHandler extends HandlerIO {
     return this.#headersWritten;
   }
 
-  /** Whether the server is draining (stopping): `HealthHandler` answers 503 then. */
-  get serverDraining(): boolean {
-    return this.#ctx.server.draining;
+  static {
+    // The built-in handlers (HealthHandler, WebSocketHandler) read and listen to the server's
+    // draining state; a module function keeps it off the public class.
+    drainStateOf = (handler) => handler.#ctx.server.drain;
   }
 
   /**
@@ -304,9 +333,11 @@ export class RequestHandler extends HandlerIO {
    *
    * @example
    * this.write(`<script src="${this.staticUrl("chat.js")}"></script>`); // /static/chat.js?v=3f2a...
+   * this.staticUrl("chat.js", { includeHost: true }); // http://example.com/static/chat.js?v=3f2a...
    */
-  staticUrl(path: string): string {
-    return this.application.staticUrl(path);
+  staticUrl(path: string, options: { includeHost?: boolean } = {}): string {
+    const url = this.application.staticUrl(path);
+    return options.includeHost === true ? `${this.request.protocol}://${this.request.host}${url}` : url;
   }
 
   /** Redirects with 302 (or 301 when permanent, or an explicit 3xx status) and finishes. */
@@ -345,7 +376,7 @@ export class RequestHandler extends HandlerIO {
     try {
       this.setStatus(status, error instanceof HTTPError ? error.reason : undefined);
     } catch (err) {
-      // A reason with CR/LF (often built from user input) or an impossible status: answer 500.
+      // An impossible status (a reason that cannot be sent becomes "Unknown"): answer 500.
       log.error(`Invalid error status or reason for ${this.#summary()}`, err);
       status = 500;
       this.setStatus(500);
@@ -382,11 +413,67 @@ export class RequestHandler extends HandlerIO {
     return headers;
   }
 
+  // A handler that declares a Content-Length and writes another number of bytes would
+  // desynchronise the connection: the next response would be read as part of this one.
+  #checkDeclaredLength(declared: string | string[], body: Body): Body {
+    const wanted = declaredLength(declared);
+    const length = bodyLength(body);
+    if (wanted === length) return body;
+    this.#closeAfter = true;
+    log.error(`Content-Length ${String(declared)} but ${length} bytes written in ${this.#summary()}; closing the connection after the response`);
+    if (wanted < 0) {
+      this.#headers["content-length"] = String(length);
+      return body;
+    }
+    // Too many bytes: only the declared ones go out. Too few: the client sees the response cut short, then the close.
+    return length > wanted ? (typeof body === "string" ? Buffer.from(body) : body).subarray(0, wanted) : body;
+  }
+
+  // The streamed form: bytes past the declared length are never sent.
+  #withinDeclaredLength(chunk: Body): Body {
+    const room = this.#declaredLength - this.#streamedLength;
+    const length = bodyLength(chunk);
+    if (length <= room) {
+      this.#streamedLength += length;
+      return chunk;
+    }
+    this.#streamedLength = this.#declaredLength;
+    this.#lengthMismatch(this.#streamedLength - room + length, false);
+    return (typeof chunk === "string" ? Buffer.from(chunk) : chunk).subarray(0, room);
+  }
+
+  // The head is gone, so `Connection: close` cannot be added: the socket is closed once what
+  // was sent is flushed, and no later response can follow on it.
+  #lengthMismatch(written: number, atFinish: boolean): void {
+    if (this.#closeAfter) return;
+    this.#closeAfter = true;
+    log.error(`Content-Length ${this.#declaredLength} but ${atFinish ? "" : "more than "}${written} bytes written in ${this.#summary()}; closing the connection after the response`);
+    const res = this.#ctx.res;
+    const socket = res.socket;
+    if (socket === null) return;
+    if (res.writableEnded) socket.destroySoon();
+    else res.once("finish", () => socket.destroySoon());
+  }
+
+  // A handler with its own decodeArgument gets each path group's bytes (Tornado's
+  // decode_argument(value, name)); its answer replaces the group.
+  #decodePathArgs(): void {
+    const decode = (value: string | undefined, name?: string): string | undefined =>
+      value === undefined ? undefined : this.decodeArgument(percentBytes(value, false), name);
+    const self = this as { pathArgs: (string | undefined)[]; pathKwargs: Record<string, string | undefined> };
+    self.pathArgs = this.pathArgs.map((value) => decode(value));
+    if (this.pathKwargs !== NO_KWARGS) {
+      const named = Object.create(null) as Record<string, string | undefined>;
+      for (const [name, value] of Object.entries(this.pathKwargs)) named[name] = decode(value, name);
+      self.pathKwargs = named;
+    }
+  }
+
   #prepareHeaders(): void {
     const cookies = this.newCookieHeaders();
     if (cookies.length > 0) this.#headers["set-cookie"] = cookies;
     const server = this.#ctx.server;
-    if (server.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
+    if (server.drain.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
     // A streaming handler that answered before reading the body (a 401 from prepare()): the
     // unread body must not be parsed as the next request, and is not worth reading.
     else if (hasBody(this.#ctx.req) && !this.#ctx.req.complete) this.#headers["connection"] = "close";
@@ -469,6 +556,11 @@ export class RequestHandler extends HandlerIO {
   #summary(): string {
     return `${this.request.method} ${this.request.uri} (${this.request.remoteIp})`;
   }
+}
+
+/** A declared Content-Length as a number; -1 when it is not one (several, or not digits). */
+function declaredLength(declared: string | string[]): number {
+  return typeof declared === "string" && /^\d+$/.test(declared) ? Number(declared) : -1;
 }
 
 const NO_KWARGS: Record<string, string | undefined> = Object.freeze(Object.create(null) as Record<string, string | undefined>);

@@ -37,7 +37,7 @@ const autocannonVersion = (createRequire(import.meta.url)("autocannon/package.js
 if (!canPin()) console.warn("note: taskset is not available (or fewer than 2 cores): server and load generator are not pinned");
 const started = Date.now();
 const loadBefore = loadavg()[0]!;
-const rows = await runSuite({ seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), only, contributed: true },
+const rows = await runSuite({ seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), ...(only === undefined ? {} : { only }), contributed: true },
   (line) => console.log(line));
 const results: Results = {
   run: {

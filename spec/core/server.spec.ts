@@ -4,7 +4,7 @@
 // stop() draining with Connection: close. After every bad request a good one is served.
 import t from "tap";
 import { gzipSync, deflateSync } from "node:zlib";
-import { Application, ErrorCode, HTTPServer, RequestHandler, TyphoonError, withServer } from "../../core/index.ts";
+import { Application, ErrorCode, HTTPServer, RequestHandler, TyphoonError, isDraining, withServer } from "../../core/index.ts";
 import { collect, exchange, getOnce, open } from "../helpers/raw-http.ts";
 import { captureLog } from "../helpers/log.ts";
 import { TEST_CERT, TEST_KEY } from "../helpers/tls.ts";
@@ -218,7 +218,7 @@ t.test("stop() lets the in-flight request finish with Connection: close, refuses
   t.ok(await until(() => release !== null), "the request reached the handler");
   let stopped = false;
   const stopping = server.stop(2000).then(() => { stopped = true; });
-  t.equal(server.context.draining, true);
+  t.equal(isDraining(), true, "the server drains from the moment stop() is called");
   await new Promise((r) => setTimeout(r, 20));
   t.equal(stopped, false, "stop() waits for the in-flight request");
   await t.rejects(open(p), "new connections are refused");

@@ -88,7 +88,7 @@ t.test("an absolute-form target cannot smuggle dot-segments past the route", asy
 
 t.test("files inside the root, and symlinks that stay inside, are still served", async (t) => {
   const { port } = await listen(t, new Application([], { staticPath: root }));
-  for (const [path, body] of [["a.txt", "file a"], ["sub/b.txt", "file b"], ["sub/../a.txt", "file a"], ["link-in", "file a"], ["%61.txt", "file a"]]) {
+  for (const [path, body] of <[string, string][]>[["a.txt", "file a"], ["sub/b.txt", "file b"], ["sub/../a.txt", "file a"], ["link-in", "file a"], ["%61.txt", "file a"]]) {
     const ex = await exchange(port, `GET /static/${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     t.equal(ex.responses[0]?.status, 200, path);
     t.equal(ex.responses[0]?.body.toString(), body, path);
