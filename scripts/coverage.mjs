@@ -275,6 +275,8 @@ function analyse(ts, file, flavours) {
     functions: tally(functions),
     branches: tally(branches),
     uncoveredLines,
+    uncoveredBranches: branches.filter((b) => !b.hit).map((b) => b.line),
+    uncoveredFunctions: functions.filter((f) => !f.hit).map((f) => f.line),
     loaded,
   };
 }
@@ -331,6 +333,13 @@ export async function report(dir, { print = console.log, include, onlyLoaded = f
     }
   }
   line("All files", total);
+  // COVERAGE_DETAIL=part-of-a-path lists the lines of the uncovered branches and functions.
+  const detail = process.env.COVERAGE_DETAIL;
+  if (detail) {
+    for (const r of rows.filter((row) => row.name.includes(detail))) {
+      print(`# ${r.name}: branches not taken at lines ${r.uncoveredBranches.join(",") || "-"}; functions never called at lines ${r.uncoveredFunctions.join(",") || "-"}`);
+    }
+  }
   const totals = { lines: pct(total.lines), branches: pct(total.branches), functions: pct(total.functions) };
   const failures = ["lines", "branches", "functions"].filter((k) => totals[k] < conf[k]).map((k) => `${k} ${totals[k].toFixed(2)}% < ${conf[k]}%`);
   return { totals, counts: total, failures, processes, rows };
