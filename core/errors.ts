@@ -62,6 +62,10 @@ export const ErrorCode = {
   WEBSOCKET_CLOSED: "E_WEBSOCKET_CLOSED",
   /** `selectSubprotocol()` chose a WebSocket subprotocol the client did not offer. */
   WEBSOCKET_SUBPROTOCOL: "E_WEBSOCKET_SUBPROTOCOL",
+  /** A request failed its handler's schema (400, every failure listed). */
+  VALIDATION: "E_VALIDATION",
+  /** A handler's `static schema` is invalid (thrown when the `Application` is built). */
+  SCHEMA: "E_SCHEMA",
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -123,6 +127,26 @@ export class BadBodyError extends HTTPError {
   protected static override readonly errorCode: ErrorCodeValue = ErrorCode.BAD_BODY;
   constructor(logMessage: string, options: { cause?: unknown } = {}) {
     super(400, logMessage, options);
+  }
+}
+
+/** One failure of request validation: where (`in`), a JSON Pointer into that part, and why. */
+export interface ValidationFailure {
+  readonly in: "params" | "query" | "headers" | "body";
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * A request failed its handler's schema: answered with 400 and a page listing `failures`.
+ * `writeError` receives it as `info.error`.
+ */
+export class ValidationError extends HTTPError {
+  protected static override readonly errorCode: ErrorCodeValue = ErrorCode.VALIDATION;
+  readonly failures: readonly ValidationFailure[];
+  constructor(failures: readonly ValidationFailure[]) {
+    super(400, `Request validation failed: ${failures.map((f) => `${f.in}${f.path} ${f.message}`).join("; ")}`);
+    this.failures = failures;
   }
 }
 

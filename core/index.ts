@@ -19,9 +19,13 @@ export type { ExecutorStats, SubmitOptions, TaskProxy, ThreadPoolOptions } from 
 export { addslash, authenticated, removeslash, streamRequestBody } from "./web/decorators.ts";
 export type { InjectOptions, InjectResponse } from "./web/inject.ts";
 export {
-  AbortError, ErrorCode, ExecutorError, Finish, HTTPError, MissingArgumentError, TimeoutError, TyphoonError,
+  AbortError, ErrorCode, ExecutorError, Finish, HTTPError, MissingArgumentError, TimeoutError, TyphoonError, ValidationError,
 } from "./errors.ts";
-export type { ErrorCodeValue } from "./errors.ts";
+export type { ErrorCodeValue, ValidationFailure } from "./errors.ts";
+export type {
+  FromSchema, HandlerSchema, JSONSchema, MethodSchema, ResponseSchemas, ValidInput, ValidOf, Validated,
+} from "./web/schema-types.ts";
+export type { OpenAPIDocument, OpenAPIInfo, OpenAPIOptions } from "./web/openapi.ts";
 export { IOLoop, TimeoutHandle } from "./loop/ioloop.ts";
 export type { Executor, IOLoopOptions, RunSyncOptions } from "./loop/ioloop.ts";
 export { PeriodicCallback } from "./loop/periodic.ts";
@@ -37,7 +41,7 @@ export { setLogger } from "./log.ts";
 export type { LogLevel, LogSink } from "./log.ts";
 export { withServer } from "./testing.ts";
 export {
-  DEFAULT_MAX_MESSAGE_SIZE, CACHE_MAX_AGE, ErrorHandler, FallbackHandler, HealthHandler, RedirectHandler, StaticFileHandler,
+  DEFAULT_MAX_MESSAGE_SIZE, CACHE_MAX_AGE, ErrorHandler, FallbackHandler, HealthHandler, OpenAPIHandler, RedirectHandler, StaticFileHandler,
   WebSocketClosedError, WebSocketHandler,
 } from "../handlers/index.ts";
 export type { ErrorHandlerOptions, FallbackOptions, NodeListener, RedirectOptions, StaticFileOptions } from "../handlers/index.ts";

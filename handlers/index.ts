@@ -11,3 +11,4 @@ export { FallbackHandler } from "./fallback.ts";
 export type { FallbackOptions, NodeListener } from "./fallback.ts";
 export { HealthHandler } from "./health.ts";
 export { WebSocketHandler, WebSocketClosedError, DEFAULT_MAX_MESSAGE_SIZE } from "./websocket.ts";
+export { OpenAPIHandler } from "./openapi.ts";

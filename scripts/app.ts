@@ -1,7 +1,8 @@
 /**
  * The demo app (the seed's experiment): `/` answers at once; `/sleep/N` holds its process's event
  * loop for about N × 0.1 s of CPU work; `/tsleep/N` does the same work on the thread executor, so
- * the loop stays free. `/json` answers JSON, `/health` 200 (503 while draining).
+ * the loop stays free. `/json` answers JSON, `/health` 200 (503 while draining). `/items` is a
+ * validated JSON resource (`scripts/items.ts`), described at `/openapi.json`.
  *
  * Environment: `PORT` (default 8888), `PROCESSES` (default: one per CPU; `1` for a single process).
  *
@@ -9,8 +10,11 @@
  *   curl localhost:8888/sleep/30   # about 3 s of CPU work on one process
  *   curl localhost:8888/           # answers at once with start(n > 1); waits with PROCESSES=1
  */
-import { Application, HealthHandler, HTTPServer, RequestHandler, ThreadPoolExecutor, cpuCount, taskId } from "../core/index.ts";
+import {
+  Application, HealthHandler, HTTPServer, OpenAPIHandler, RequestHandler, ThreadPoolExecutor, cpuCount, taskId, url,
+} from "../core/index.ts";
 import { spin } from "./tasks.ts";
+import { ItemHandler, ItemsHandler } from "./items.ts";
 
 // Threads start on first use: the supervisor of start(n) never submits, so it starts none.
 const pool = new ThreadPoolExecutor({ module: new URL("./tasks.ts", import.meta.url) });
@@ -47,6 +51,9 @@ export function makeApp(): Application {
     ["/tsleep/(\\d+)", ThreadSleepHandler],
     ["/json", JsonHandler],
     ["/health", HealthHandler],
+    ["/items", ItemsHandler],
+    url("/items/(?<id>\\d+)", ItemHandler, undefined, "item"),
+    ["/openapi.json", OpenAPIHandler, { info: { title: "typhoon demo", version: "0.1.0" } }],
   ], { blockingThreshold: 100 });
 }
 

@@ -225,6 +225,8 @@ export function parseQueryString(query: string): ArgumentMap {
 export interface ParsedBody {
   readonly arguments: ArgumentMap;
   readonly files: FileMap;
+  /** The parsed value of a JSON body (absent for other bodies), so it is parsed once. */
+  readonly json?: unknown;
 }
 
 /**
@@ -262,7 +264,7 @@ function parseStrictly(contentType: string | undefined, body: Buffer): ParsedBod
         if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") args[name] = [String(v)];
       }
     }
-    return { arguments: args, files };
+    return { arguments: args, files, json: value };
   }
   return { arguments: Object.create(null) as ArgumentMap, files };
 }

@@ -4,7 +4,6 @@
  * or as a stream that is sync-flushed on every `flush()` so a streamed response reaches the
  * client as it is written. Tornado's `GZipContentEncoding`, with brotli added.
  */
-import type { ServerResponse } from "node:http";
 import {
   brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip,
 } from "node:zlib";
@@ -131,61 +130,31 @@ export function compressBody(acceptEncoding: string | string[] | undefined, stat
   return encoding === null ? body : compressAs(encoding, headers, body);
 }
 
+/** A streaming encoder: the zlib stream and the flush that makes what was written decodable. */
+export interface Encoder {
+  readonly stream: Gzip | BrotliCompress;
+  readonly flushKind: number;
+}
+
+/** A gzip or brotli stream for a streamed response (the writer pipes it into the response). */
+export function createEncoder(encoding: Encoding): Encoder {
+  return encoding === "br"
+    ? { stream: createBrotliCompress(BROTLI_OPTIONS), flushKind: constants.BROTLI_OPERATION_FLUSH }
+    : { stream: createGzip(), flushKind: constants.Z_SYNC_FLUSH };
+}
+
 /**
- * A streamed response's compressor: chunks go through gzip or brotli into the response, and
- * each `write` is sync-flushed so the client can decode everything written so far.
+ * Decides whether a streamed response is compressed, before its head is sent; when it is, sets
+ * `Content-Encoding` and the representation's `ETag`, and removes `Content-Length` (the
+ * compressed length is not known in advance). Whatever its length: a small static file is
+ * compressed too (Tornado's `GZipContentEncoding` measures only a response finished in one piece).
  */
-export class StreamCompressor {
-  readonly #z: Gzip | BrotliCompress;
-  readonly #res: ServerResponse;
-  readonly #flushKind: number;
-
-  /**
-   * Starts compressing a streamed response when it qualifies, setting `Content-Encoding` and
-   * the representation's `ETag`, and removing `Content-Length` (the compressed length is not
-   * known in advance). Call before the head is sent. Returns `null` when the response goes out
-   * as it is. Whatever its length: a small static file is compressed too (Tornado's
-   * `GZipContentEncoding` measures only a response finished in one piece).
-   */
-  static start(res: ServerResponse, acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap): StreamCompressor | null {
-    const encoding = encodingFor(acceptEncoding, status, headers);
-    if (encoding === null) return null;
-    headers["content-encoding"] = encoding;
-    delete headers["content-length"];
-    const etag = headers["etag"];
-    if (typeof etag === "string") headers["etag"] = encodedEtag(etag, encoding);
-    return new StreamCompressor(res, encoding);
-  }
-
-  private constructor(res: ServerResponse, encoding: Encoding) {
-    this.#res = res;
-    this.#z = encoding === "br" ? createBrotliCompress(BROTLI_OPTIONS) : createGzip();
-    this.#flushKind = encoding === "br" ? constants.BROTLI_OPERATION_FLUSH : constants.Z_SYNC_FLUSH;
-    this.#z.pipe(res);
-    // A client that goes away must not leave a compressor holding memory.
-    res.once("close", () => this.#z.destroy());
-    this.#z.on("error", () => res.destroy());
-  }
-
-  /** Compresses and sends a chunk; resolves once the response has taken it (backpressure). */
-  write(chunk: Body): Promise<void> {
-    const res = this.#res;
-    if (res.destroyed) return Promise.resolve();
-    const length = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
-    if (length > 0) this.#z.write(chunk);
-    return new Promise((resolve) => {
-      this.#z.flush(this.#flushKind, () => {
-        if (!res.writableNeedDrain || res.destroyed) return resolve();
-        const done = (): void => { res.off("drain", done); res.off("close", done); resolve(); };
-        res.on("drain", done);
-        res.on("close", done);
-      });
-    });
-  }
-
-  /** Compresses the last chunk and ends the response. */
-  end(chunk?: Body): void {
-    if (chunk !== undefined && (typeof chunk === "string" ? chunk.length > 0 : chunk.length > 0)) this.#z.end(chunk);
-    else this.#z.end();
-  }
+export function prepareStreamEncoding(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap): Encoding | null {
+  const encoding = encodingFor(acceptEncoding, status, headers);
+  if (encoding === null) return null;
+  headers["content-encoding"] = encoding;
+  delete headers["content-length"];
+  const etag = headers["etag"];
+  if (typeof etag === "string") headers["etag"] = encodedEtag(etag, encoding);
+  return encoding;
 }

@@ -37,6 +37,12 @@ export function prefersJson(accept: string | undefined): boolean {
   return quality(accept, "application/json") > quality(accept, "text/html");
 }
 
+/** Whether an `Accept` header prefers HTML over JSON (ties go to JSON). */
+export function prefersHtml(accept: string | undefined): boolean {
+  if (accept === undefined || (!accept.includes("html") && !accept.includes("/*"))) return false;
+  return quality(accept, "text/html") > quality(accept, "application/json");
+}
+
 /** The default error page: HTML, or JSON when the client prefers it. */
 export function errorPage(status: number, reason: string | undefined, accept: string | undefined, trace?: string): { body: string; contentType: string } {
   const phrase = reason ?? reasonPhrase(status);

@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { declaredTooLarge } from "../http/body.ts";
+import { answerOnSocket } from "../http/respond.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { DEFAULTS, serverContext, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
@@ -196,9 +197,7 @@ export class HTTPServer {
         socket.destroy();
         return;
       }
-      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large"
-        : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      answerOnSocket(socket, err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400);
       // The socket is half-open (node's servers allow it): close it once the client had time to
       // read the answer, so a handler still waiting for that request's body is released too.
       const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER);

@@ -11,13 +11,15 @@ import { BlockingWatch } from "../loop/blocking.ts";
 import { Router, type RouteMatch } from "./router.ts";
 import { RequestHandler, noKwargs, type HandlerContext } from "./handler.ts";
 import { HTTPServerRequest, hostNameOf } from "./request.ts";
-import { sendErrorPage } from "./respond.ts";
+import { sendErrorPage } from "../http/respond.ts";
 import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
 import { HTTPServer } from "../server/httpserver.ts";
 import { registerServable } from "../server/servable.ts";
 import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
 import { StaticFileHandler } from "./static.ts";
+import { compileHandlerSchema } from "./schema.ts";
+import { buildOpenAPI, type OpenAPIDocument, type OpenAPIOptions } from "./openapi.ts";
 import { acceptsUpgrades, rejectUpgrade, upgradeResponse } from "./upgrade.ts";
 
 /** A handler class: `RequestHandler` or a subclass. */
@@ -104,6 +106,7 @@ export class Application implements ApplicationView {
     this.#watch = threshold === undefined ? undefined : new BlockingWatch(threshold);
     for (const rule of staticRules(settings)) addRule(this.#router, rule);
     for (const rule of rules) addRule(this.#router, rule);
+    if (settings.defaultHandlerClass !== undefined) compileHandlerSchema(settings.defaultHandlerClass);
     this.#listener = (req, res) => this.#handle(req, res, STANDALONE);
     registerServable(this, {
       handle: (req, res, server) => this.#handle(req, res, server),
@@ -129,6 +132,15 @@ export class Application implements ApplicationView {
   reverseUrl(name: string, ...args: unknown[]): string {
     for (const { router } of this.#hosts) if (router.has(name)) return router.reverse(name, args);
     return this.#router.reverse(name, args);
+  }
+
+  /**
+   * The OpenAPI 3.1 document of the rules whose pattern can be reversed, from their handlers'
+   * `static schema` (host rules first, as they are matched). Served by `OpenAPIHandler`.
+   */
+  openapi(options: OpenAPIOptions): OpenAPIDocument {
+    const routes = [...this.#hosts.map((h) => h.router), this.#router].flatMap((router) => router.routes);
+    return buildOpenAPI(routes.map((r) => ({ ...r, handler: r.target.handler })), options);
   }
 
   /** A `(req, res)` listener for `http.createServer` or any node:http host. */
@@ -296,6 +308,7 @@ function staticRules(settings: AppSettings): Rule[] {
 }
 
 function addRule(router: Router<Target>, rule: Rule): void {
+  compileHandlerSchema(isSpec(rule) ? rule.handler : rule[1]);
   if (isSpec(rule)) router.add(rule.pattern, { handler: rule.handler, initArgs: rule.initArgs }, rule.name);
   else router.add(rule[0], { handler: rule[1], initArgs: rule[2] }, rule[3]);
 }

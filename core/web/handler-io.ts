@@ -3,12 +3,11 @@
  * cookies and Tornado-compatible signed cookies, XSRF protection, and the current user.
  */
 import { ErrorCode, HTTPError, MissingArgumentError, TyphoonError } from "../errors.ts";
-import { parseJson } from "../http/body.ts";
 import { serializeCookie, type CookieOptions } from "../http/cookies.ts";
 import { createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, xsrfTokensMatch, type SecretSpec } from "../http/signing.ts";
 import { escapeHtml } from "../http/error-page.ts";
 import { decodeUtf8, parseArgumentBytes } from "../http/percent.ts";
-import type { HTTPServerRequest } from "./request.ts";
+import { requestJson, type HTTPServerRequest } from "./request.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
 
 // Tornado's _remove_control_chars_regex: controls other than \t\n\r are removed from arguments.
@@ -144,7 +143,7 @@ export abstract class HandlerIO {
 
   /** The body parsed as JSON; invalid JSON → 400. The type is the caller's claim, not checked. */
   getJsonBody<T = unknown>(): T {
-    return parseJson(this.request.body) as T;
+    return requestJson(this.request) as T;
   }
 
   // ---- Cookies ------------------------------------------------------------------------------

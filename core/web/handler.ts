@@ -4,23 +4,24 @@
  * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ErrorCode, Finish, HTTPError, TyphoonError } from "../errors.ts";
+import { ErrorCode, Finish, HTTPError, TyphoonError, ValidationError } from "../errors.ts";
 import { errorText, log } from "../log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
 import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
 import { SAFE_METHODS, allowedMethods, checkSupported, methodFunction, type Hook } from "./methods.ts";
-import { bodyLength, checkHeader, isBodyless, joinChunks, reasonPhraseFor, type Body, type HeaderMap } from "../http/headers.ts";
-import { etagMatches, etagOf } from "../http/etag.ts";
+import { etagOf } from "../http/etag.ts";
+import type { Body } from "../http/headers.ts";
 import { errorPage } from "../http/error-page.ts";
-import { sendHead, sendWhole } from "./respond.ts";
+import { Response, type ResponseRules } from "../http/respond.ts";
 import { HandlerIO } from "./handler-io.ts";
-import { StreamCompressor, addVaryAcceptEncoding, bodyEncoding, compressAs, encodedEtag } from "../http/compress.ts";
 import { percentBytes } from "../http/percent.ts";
 import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
 import type { DrainState } from "../server/drain-state.ts";
-import type { ApplicationView } from "./settings.ts";
+import type { ApplicationView, HandlerSettings } from "./settings.ts";
+import { compileHandlerSchema, emptyValid, validationPage, type CompiledSchema } from "./schema.ts";
+import type { HandlerSchema, ValidInput } from "./schema-types.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */
 export interface HandlerContext {
@@ -63,6 +64,8 @@ export class RequestHandler extends HandlerIO {
   static supportedMethods: readonly string[] = ["GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"];
   /** Stream the request body: `prepare()` on headers, then `dataReceived(chunk)` per chunk. */
   static streamRequestBody = false;
+  /** JSON Schemas of each method's input and responses (see `Validated` for typed `this.valid`). */
+  static schema?: HandlerSchema;
 
   /** Positional path groups, percent-decoded. */
   readonly pathArgs: (string | undefined)[];
@@ -70,20 +73,13 @@ export class RequestHandler extends HandlerIO {
   readonly pathKwargs: Record<string, string | undefined>;
 
   readonly #ctx: HandlerContext;
-  #status = 200;
-  #reason: string | undefined = undefined;
-  #headers: HeaderMap;
-  #chunks: Body[] = [];
-  #headersWritten = false;
-  #finished = false;
+  // The outgoing side: status, headers, body and every wire rule (core/http/respond.ts).
+  readonly #out: Response;
   #detached = false;
-  #closeAfter = false;
-  #compressor: StreamCompressor | null = null;
-  // A streamed response with its own Content-Length: bytes declared (-1: none) and sent.
-  #declaredLength = -1;
-  #streamedLength = 0;
   readonly #blockingThreshold: number | undefined;
   #inFlight: InFlight | null = null;
+  #schema: CompiledSchema | undefined;
+  #valid: ValidInput | undefined;
 
   constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -91,7 +87,7 @@ export class RequestHandler extends HandlerIO {
     this.pathArgs = ctx.pathArgs;
     this.pathKwargs = ctx.pathKwargs;
     this.#blockingThreshold = application.settings.blockingThreshold;
-    this.#headers = this.#defaultHeaders();
+    this.#out = new Response(ctx.res, ctx.req, responseRules(application.settings, ctx.server), () => this.#summary());
     this.setDefaultHeaders();
   }
 
@@ -115,25 +111,29 @@ export class RequestHandler extends HandlerIO {
       watch.enter(this.#inFlight);
     }
     try {
+      const cls = this.constructor as typeof RequestHandler;
+      if (cls.schema !== undefined) this.#schema = compileHandlerSchema(cls);
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
       checkSupported(this, method);
       if (this.#ctx.rawGroups === true) this.#decodePathArgs();
-      const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
+      const streaming = cls.streamRequestBody;
       if (!streaming && hasBody(req)) {
         const { body, parsed } = await receiveBody(req, this.#ctx.server);
-        setRequestBody(this.request, body, parsed.arguments, parsed.files);
+        setRequestBody(this.request, body, parsed.arguments, parsed.files, parsed.json);
       }
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
       const prepared = this.#call("prepare", this.prepare, []);
       if (isThenable(prepared)) await prepared;
-      if (this.#finished || this.#detached) return;
+      if (this.#out.finished || this.#detached) return;
       const fn = methodFunction(this, method);
       if (streaming) await receiveStream(req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
-      const args = this.pathKwargs === NO_KWARGS ? this.pathArgs : [this.pathKwargs];
+      const named = this.pathKwargs !== NO_KWARGS;
+      if (this.#schema !== undefined) this.#valid = this.#schema.validate(method, this.request, this.pathArgs, this.pathKwargs, named);
+      const args = named ? [this.pathKwargs] : this.pathArgs;
       const result = this.#call(method.toLowerCase(), fn, args);
       if (isThenable(result)) await result;
-      if (!this.#finished && !this.#detached) this.finish();
+      if (!this.#out.finished && !this.#detached) this.finish();
     } catch (err) {
       try {
         this.#handleException(err);
@@ -145,6 +145,14 @@ export class RequestHandler extends HandlerIO {
     } finally {
       if (this.#inFlight !== null) watch!.leave(this.#inFlight);
     }
+  }
+
+  /**
+   * The request's params, query, headers and body as validated and coerced by the class's
+   * `static schema` (each `undefined` when the method's schema does not declare it).
+   */
+  get valid(): ValidInput {
+    return this.#valid ?? emptyValid();
   }
 
   /** Hook: called first with the rule's init arguments (Tornado's `initialize(**kwargs)`). */
@@ -175,45 +183,37 @@ export class RequestHandler extends HandlerIO {
 
   /** Sets the status code (and optionally the reason phrase). */
   setStatus(status: number, reason?: string): void {
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.STATUS_CODE, `Invalid status ${status}`);
-    this.#status = status;
-    this.#reason = reasonPhraseFor(status, reason);
+    this.#out.setStatus(status, reason);
   }
 
   /** The status code of the response. */
   getStatus(): number {
-    return this.#status;
+    return this.#out.status;
   }
 
   /** Sets a header, replacing any value it had. CR, LF and other controls throw. */
   setHeader(name: string, value: string | number | Date): void {
-    this.#headers[name.toLowerCase()] = checkHeader(name, value);
+    this.#out.setHeader(name, value);
   }
 
   /** Adds a value to a header that may repeat. */
   addHeader(name: string, value: string | number | Date): void {
-    const key = name.toLowerCase();
-    const text = checkHeader(name, value);
-    const current = this.#headers[key];
-    this.#headers[key] = current === undefined ? text : Array.isArray(current) ? [...current, text] : [current, text];
+    this.#out.addHeader(name, value);
   }
 
   /** Removes a header. */
   clearHeader(name: string): void {
-    delete this.#headers[name.toLowerCase()];
+    this.#out.clearHeader(name);
   }
 
   /** A header set on the response so far. */
   getHeader(name: string): string | string[] | undefined {
-    return this.#headers[name.toLowerCase()];
+    return this.#out.getHeader(name);
   }
 
   /** Resets headers, status and buffered body (cookies set so far are kept, as in Tornado). */
   clear(): void {
-    this.#headers = this.#defaultHeaders();
-    this.#status = 200;
-    this.#reason = undefined;
-    this.#chunks = [];
+    this.#out.clear();
     this.setDefaultHeaders();
   }
 
@@ -221,14 +221,10 @@ export class RequestHandler extends HandlerIO {
    * Buffers output: a string (HTML by default), bytes, or a plain object/array sent as JSON.
    */
   write(chunk: string | Uint8Array | object): void {
-    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "write() after finish()");
-    if (typeof chunk === "string") this.#chunks.push(chunk);
-    else if (chunk instanceof Uint8Array) this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    else if (typeof chunk === "object" && chunk !== null) {
-      // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
-      this.#chunks.push(JSON.stringify(chunk).replace(/<\//g, "<\\/"));
-      this.#headers["content-type"] = "application/json; charset=UTF-8";
-    } else throw new TypeError(`write() takes a string, bytes or an object, not ${typeof chunk}`);
+    // A response schema for the status serializes through its compiled serializer.
+    const serialize = typeof chunk === "object" && !(chunk instanceof Uint8Array) ? this.#schema?.serializer(this.request.method, this.#out.status) : undefined;
+    if (serialize === undefined) this.#out.write(chunk);
+    else this.#out.writeJson(serialize(chunk));
   }
 
   /**
@@ -236,89 +232,25 @@ export class RequestHandler extends HandlerIO {
    * Resolves once the socket has taken the data (backpressure).
    */
   flush(): Promise<void> {
-    const res = this.#ctx.res;
-    if (!this.#headersWritten) {
-      this.#headersWritten = true;
-      this.#prepareHeaders();
-      if (this.settings.compressResponse) {
-        this.#compressor = StreamCompressor.start(res, this.request.headers["accept-encoding"], this.#status, this.#headers);
-      }
-      const declared = this.#headers["content-length"];
-      if (declared !== undefined && this.#compressor === null && this.request.method !== "HEAD") this.#declaredLength = declaredLength(declared);
-      sendHead(res, this.#status, this.#reason, this.#headers);
-    }
-    let body = joinChunks(this.#chunks);
-    this.#chunks = [];
-    if (this.#compressor !== null) return this.#compressor.write(body);
-    if (this.#declaredLength >= 0) body = this.#withinDeclaredLength(body);
-    if (bodyLength(body) === 0 || res.destroyed) return Promise.resolve();
-    if (res.write(body)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => { res.off("drain", done); res.off("close", done); resolve(); };
-      res.on("drain", done);
-      res.on("close", done);
-    });
+    return this.#out.flush(this.newCookieHeaders());
   }
 
   /** Finishes the response, optionally writing a last chunk. A second call throws. */
   finish(chunk?: string | Uint8Array | object): void {
-    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
+    if (this.#out.finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
     if (chunk !== undefined) this.write(chunk);
-    const res = this.#ctx.res;
-    if (this.#headersWritten) {
-      let rest = joinChunks(this.#chunks);
-      if (this.#declaredLength >= 0) rest = this.#withinDeclaredLength(rest);
-      if (this.#compressor !== null) this.#compressor.end(rest);
-      else if (bodyLength(rest) > 0) res.end(rest);
-      else res.end();
-      if (this.#declaredLength >= 0 && this.#streamedLength !== this.#declaredLength) this.#lengthMismatch(this.#streamedLength, true);
-    } else {
-      this.#headersWritten = true;
-      let body: Body | null = joinChunks(this.#chunks);
-      const method = this.request.method;
-      const headers = this.#headers;
-      // Compression is decided before the ETag: each representation has its own (RFC 9110 §8.8.3).
-      const encoding = this.settings.compressResponse
-        ? bodyEncoding(this.request.headers["accept-encoding"], this.#status, headers, bodyLength(body)) : null;
-      if (this.#status === 200 && (method === "GET" || method === "HEAD") && this.settings.etag !== false && headers["etag"] === undefined) {
-        let etag = this.computeEtag(body);
-        if (etag !== null) {
-          if (encoding !== null) etag = encodedEtag(etag, encoding);
-          headers["etag"] = etag;
-          if (etagMatches(this.request.headers["if-none-match"], etag)) this.#status = 304;
-        }
-      }
-      if (isBodyless(this.#status)) {
-        body = null;
-        delete headers["content-length"];
-        if (this.#status === 304) {
-          // RFC 9110 §15.4.5: a 304 describes the stored representation; these would contradict it.
-          delete headers["content-type"];
-          delete headers["content-encoding"];
-          delete headers["content-language"];
-        }
-      } else {
-        if (encoding !== null) body = compressAs(encoding, headers, body);
-        const declared = headers["content-length"];
-        if (declared === undefined) headers["content-length"] = String(bodyLength(body));
-        else if (method !== "HEAD") body = this.#checkDeclaredLength(declared, body);
-      }
-      this.#prepareHeaders();
-      sendWhole(res, this.#status, this.#reason, this.#headers, body);
-    }
-    this.#chunks = [];
-    this.#finished = true;
+    this.#out.finish(this, this.newCookieHeaders());
     this.#afterFinish();
   }
 
   /** Whether the response has been finished. */
   get finished(): boolean {
-    return this.#finished;
+    return this.#out.finished;
   }
 
   /** Whether the headers have been sent. */
   get headersWritten(): boolean {
-    return this.#headersWritten;
+    return this.#out.headersWritten;
   }
 
   static {
@@ -342,7 +274,7 @@ export class RequestHandler extends HandlerIO {
 
   /** Redirects with 302 (or 301 when permanent, or an explicit 3xx status) and finishes. */
   redirect(url: string, permanent = false, status?: number): void {
-    if (this.#headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
+    if (this.#out.headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
     const code = status ?? (permanent ? 301 : 302);
     if (!Number.isInteger(code) || code < 300 || code > 399) {
       throw new TyphoonError(ErrorCode.STATUS_CODE, `redirect() status must be 3xx, got ${code}`);
@@ -361,12 +293,11 @@ export class RequestHandler extends HandlerIO {
 
   /** Sends an error response through `writeError` (safe to call from anywhere in the handler). */
   sendError(status = 500, info: { error?: unknown } = {}): void {
-    if (this.#headersWritten) {
+    if (this.#out.headersWritten) {
       // The status line is gone: the only honest signal left is to cut the connection.
       log.error(`Cannot send error ${status} after headers were written; closing the connection`);
-      if (!this.#finished) {
-        this.#finished = true;
-        this.#ctx.res.destroy();
+      if (!this.#out.finished) {
+        this.#out.abort();
         this.#afterFinish();
       }
       return;
@@ -388,9 +319,9 @@ export class RequestHandler extends HandlerIO {
       log.error(`Uncaught exception in writeError for ${this.#summary()}`, err);
       this.clear();
       this.setStatus(500);
-      this.#chunks = [];
+      this.#out.clearBody();
     }
-    if (!this.#finished) this.finish();
+    if (!this.#out.finished) this.finish();
   }
 
   /** Hook: writes the error page. The default is HTML, or JSON when `Accept` prefers it. */
@@ -398,62 +329,13 @@ export class RequestHandler extends HandlerIO {
     const error = info.error;
     const serveTrace = this.settings.serveTraceback ?? this.settings.debug ?? false;
     const trace = serveTrace && error !== undefined && !(error instanceof HTTPError) ? errorText(error) : undefined;
-    const page = errorPage(status, this.#reason, this.request.headers.accept, trace);
+    const page = error instanceof ValidationError ? validationPage(error.failures, this.request.headers.accept)
+      : errorPage(status, this.#out.reason, this.request.headers.accept, trace);
     this.setHeader("Content-Type", page.contentType);
     this.finish(page.body);
   }
 
   // ---- Internals ----------------------------------------------------------------------------
-
-  #defaultHeaders(): HeaderMap {
-    const headers = Object.create(null) as HeaderMap;
-    headers["content-type"] = "text/html; charset=UTF-8";
-    // No Server header: it costs bytes on every response and only tells scanners what runs here
-    // (Tornado sends one; setDefaultHeaders() can add it back).
-    return headers;
-  }
-
-  // A handler that declares a Content-Length and writes another number of bytes would
-  // desynchronise the connection: the next response would be read as part of this one.
-  #checkDeclaredLength(declared: string | string[], body: Body): Body {
-    const wanted = declaredLength(declared);
-    const length = bodyLength(body);
-    if (wanted === length) return body;
-    this.#closeAfter = true;
-    log.error(`Content-Length ${String(declared)} but ${length} bytes written in ${this.#summary()}; closing the connection after the response`);
-    if (wanted < 0) {
-      this.#headers["content-length"] = String(length);
-      return body;
-    }
-    // Too many bytes: only the declared ones go out. Too few: the client sees the response cut short, then the close.
-    return length > wanted ? (typeof body === "string" ? Buffer.from(body) : body).subarray(0, wanted) : body;
-  }
-
-  // The streamed form: bytes past the declared length are never sent.
-  #withinDeclaredLength(chunk: Body): Body {
-    const room = this.#declaredLength - this.#streamedLength;
-    const length = bodyLength(chunk);
-    if (length <= room) {
-      this.#streamedLength += length;
-      return chunk;
-    }
-    this.#streamedLength = this.#declaredLength;
-    this.#lengthMismatch(this.#streamedLength - room + length, false);
-    return (typeof chunk === "string" ? Buffer.from(chunk) : chunk).subarray(0, room);
-  }
-
-  // The head is gone, so `Connection: close` cannot be added: the socket is closed once what
-  // was sent is flushed, and no later response can follow on it.
-  #lengthMismatch(written: number, atFinish: boolean): void {
-    if (this.#closeAfter) return;
-    this.#closeAfter = true;
-    log.error(`Content-Length ${this.#declaredLength} but ${atFinish ? "" : "more than "}${written} bytes written in ${this.#summary()}; closing the connection after the response`);
-    const res = this.#ctx.res;
-    const socket = res.socket;
-    if (socket === null) return;
-    if (res.writableEnded) socket.destroySoon();
-    else res.once("finish", () => socket.destroySoon());
-  }
 
   // A handler with its own decodeArgument gets each path group's bytes (Tornado's
   // decode_argument(value, name)); its answer replaces the group.
@@ -467,17 +349,6 @@ export class RequestHandler extends HandlerIO {
       for (const [name, value] of Object.entries(this.pathKwargs)) named[name] = decode(value, name);
       self.pathKwargs = named;
     }
-  }
-
-  #prepareHeaders(): void {
-    const cookies = this.newCookieHeaders();
-    if (cookies.length > 0) this.#headers["set-cookie"] = cookies;
-    const server = this.#ctx.server;
-    if (server.drain.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
-    // A streaming handler that answered before reading the body (a 401 from prepare()): the
-    // unread body must not be parsed as the next request, and is not worth reading.
-    else if (hasBody(this.#ctx.req) && !this.#ctx.req.complete) this.#headers["connection"] = "close";
-    if (this.settings.compressResponse) addVaryAcceptEncoding(this.#headers);
   }
 
   /** Calls one lifecycle hook; with `blockingThreshold` set, times its synchronous part. */
@@ -501,17 +372,17 @@ export class RequestHandler extends HandlerIO {
 
   #handleException(err: unknown): void {
     if (err instanceof Finish) {
-      if (!this.#finished) this.finish(err.chunk === undefined ? undefined : (err.chunk as string));
+      if (!this.#out.finished) this.finish(err.chunk === undefined ? undefined : (err.chunk as string));
       return;
     }
-    if (this.#finished || this.#detached) {
+    if (this.#out.finished || this.#detached) {
       log.error(`Exception after the response was finished in ${this.#summary()}`, err);
       return;
     }
     if (err instanceof HTTPError) {
       if (err.logMessage !== undefined) log.warn(`${err.status} ${this.#summary()}: ${err.logMessage}`);
       // The unread body would be parsed as the next request: close the connection after answering.
-      if (err.status === 413 || err.status === 408) this.#closeAfter = true;
+      if (err.status === 413 || err.status === 408) this.#out.closeAfter();
       this.sendError(err.status, { error: err });
       return;
     }
@@ -534,13 +405,7 @@ export class RequestHandler extends HandlerIO {
     } catch {
       // The logger is what failed; nothing is left to report to.
     }
-    const res = this.#ctx.res;
-    if (!res.headersSent && !res.destroyed) {
-      sendWhole(res, 500, undefined, { "content-length": "0", connection: "close" }, null);
-    } else if (!res.writableEnded) {
-      // Cut only a response still in progress; a complete one keeps its connection.
-      res.destroy();
-    }
+    this.#out.lastResort();
   }
 
   #afterFinish(): void {
@@ -558,9 +423,13 @@ export class RequestHandler extends HandlerIO {
   }
 }
 
-/** A declared Content-Length as a number; -1 when it is not one (several, or not digits). */
-function declaredLength(declared: string | string[]): number {
-  return typeof declared === "string" && /^\d+$/.test(declared) ? Number(declared) : -1;
+// What the writer needs of the settings and the server; read when a response needs it.
+function responseRules(settings: HandlerSettings, server: ServerContext): ResponseRules {
+  return {
+    compress: settings.compressResponse === true,
+    etag: settings.etag !== false,
+    closing: () => server.noKeepAlive || server.drain.draining,
+  };
 }
 
 const NO_KWARGS: Record<string, string | undefined> = Object.freeze(Object.create(null) as Record<string, string | undefined>);

@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import { parseCookies } from "../http/cookies.ts";
-import { parseQueryString, type ArgumentMap, type FileMap } from "../http/body.ts";
+import { parseJson, parseQueryString, type ArgumentMap, type FileMap } from "../http/body.ts";
 
 /** How the server that received the request interprets proxies. */
 export interface ProxyOptions {
@@ -20,7 +20,13 @@ export interface ProxyOptions {
  * An HTTP request, as parsed by typhoon. Tornado's `HTTPServerRequest`.
  */
 /** Sets a request's body and its parsed arguments (the lifecycle's body step). Internal. */
-export let setRequestBody: (request: HTTPServerRequest, body: Buffer, args: ArgumentMap, files: FileMap) => void;
+export let setRequestBody: (request: HTTPServerRequest, body: Buffer, args: ArgumentMap, files: FileMap, json?: unknown) => void;
+
+/**
+ * The request's body parsed as JSON, parsed once: by the body step for a JSON body, else on the
+ * first call (shared by `getJsonBody()` and schema validation). Invalid JSON → 400. Internal.
+ */
+export let requestJson: (request: HTTPServerRequest) => unknown;
 
 export class HTTPServerRequest {
   /** Node's underlying request, for code that needs the raw stream. */
@@ -58,6 +64,7 @@ export class HTTPServerRequest {
   #arguments: ArgumentMap | null = null;
   #cookies: Record<string, string> | null = null;
   #hostName: string | null = null;
+  #json: unknown = NOT_PARSED;
 
   constructor(req: IncomingMessage, path: string, query: string, proxy: ProxyOptions | null) {
     this.raw = req;
@@ -109,11 +116,16 @@ export class HTTPServerRequest {
   static {
     // The lifecycle's body step is the only writer of the body: a module function, not a
     // public method, so the request's public face stays API.md's.
-    setRequestBody = (request, body, args, files) => {
+    setRequestBody = (request, body, args, files, json = NOT_PARSED) => {
       request.body = body;
       request.bodyArguments = args;
       request.files = files;
       request.#arguments = null;
+      request.#json = json;
+    };
+    requestJson = (request) => {
+      if (request.#json === NOT_PARSED) request.#json = parseJson(request.body);
+      return request.#json;
     };
   }
 
@@ -142,6 +154,7 @@ export class HTTPServerRequest {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NOT_PARSED: unique symbol = Symbol("not parsed");
 
 // A dual-stack listener reports IPv4 clients as IPv4-mapped IPv6 (`::ffff:127.0.0.1`).
 function plainAddress(address: string | undefined): string {

@@ -95,7 +95,7 @@ export class Router<T> {
   reverse(name: string, args: readonly unknown[]): string {
     const route = this.#names.get(name);
     if (route === undefined) throw new TyphoonError(ErrorCode.REVERSE_URL, `reverseUrl: no rule is named ${JSON.stringify(name)}`);
-    const parts = reverseTemplate(route.source);
+    const parts = routeTemplate(route.source)?.literals ?? null;
     // Non-capturing or nested groups would shift the arguments: Tornado refuses those too.
     if (parts === null || parts.length - 1 !== route.groupCount) {
       throw new TyphoonError(ErrorCode.REVERSE_URL, `reverseUrl: the pattern ${route.source} of ${JSON.stringify(name)} cannot be reversed`);
@@ -236,12 +236,14 @@ function fixedSegments<T>(route: Route<T>): string[] {
 }
 
 /**
- * Splits a pattern into the literal text around its top-level groups, Tornado's
- * `_find_groups`: `/a/(\d+)/b` → `["/a/", "/b"]`. `null` when the pattern has regex syntax
- * outside its groups, which no argument list could reproduce.
+ * Splits a pattern into the literal text around its top-level groups and the groups' own
+ * sources, Tornado's `_find_groups`: `/a/(\d+)/b` → `{ literals: ["/a/", "/b"], groups: ["\d+"] }`.
+ * `null` when the pattern has regex syntax outside its groups, which no argument list could
+ * reproduce. Used by `reverse` and by the OpenAPI document.
  */
-function reverseTemplate(source: string): string[] | null {
-  const parts: string[] = [];
+export function routeTemplate(source: string): { literals: string[]; groups: string[] } | null {
+  const literals: string[] = [];
+  const groups: string[] = [];
   let current = "";
   let i = 0;
   while (i < source.length) {
@@ -256,7 +258,8 @@ function reverseTemplate(source: string): string[] | null {
         else if (d === ")" && --depth === 0) break;
       }
       if (j >= source.length) return null;
-      parts.push(current);
+      literals.push(current);
+      groups.push(source.slice(i + 1, j));
       current = "";
       i = j + 1;
       if (QUANTIFIERS.has(source[i] ?? "")) return null;
@@ -273,8 +276,8 @@ function reverseTemplate(source: string): string[] | null {
     current += c;
     i++;
   }
-  parts.push(current);
-  return parts;
+  literals.push(current);
+  return { literals, groups };
 }
 
 /** Percent-encodes a path argument like Python's `quote(s, safe="/")`. */

@@ -50,6 +50,15 @@ export interface Target {
   readonly key: string;
   readonly server: ServerSpec;
   readonly path: string;
+  /** A request other than a plain GET (e.g. a JSON POST). */
+  readonly request?: LoadRequest;
+}
+
+/** Method, headers and body of the request a target is loaded with. */
+export interface LoadRequest {
+  readonly method: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
 }
 
 /** Throughput samples of one target, and the server's CPU use over them. */
@@ -161,9 +170,13 @@ function processCpuSeconds(pid: number): number {
  * One autocannon run, on core 1 unless `pin` is false (a server spanning both cores);
  * resolves to requests per second and in total. Any non-2xx or error fails it.
  */
-export function load(port: number, path: string, seconds: number, connections: number, pin = true): Promise<{ rps: number; total: number }> {
+export function load(port: number, path: string, seconds: number, connections: number, pin = true,
+  request?: LoadRequest): Promise<{ rps: number; total: number }> {
+  const extra = request === undefined ? [] : ["-m", request.method,
+    ...Object.entries(request.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}=${v}`]),
+    ...(request.body === undefined ? [] : ["-b", request.body])];
   const command = [process.execPath, autocannonBin, "-j", "-n", "-c", String(connections),
-    "-d", String(seconds), `http://127.0.0.1:${port}${path}`];
+    "-d", String(seconds), ...extra, `http://127.0.0.1:${port}${path}`];
   const [cmd, ...args] = pin ? pinned(1, command) : command;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "ignore"] });
@@ -201,14 +214,14 @@ export async function measure(targets: readonly Target[], options: LoadOptions,
     for (const { server } of targets) {
       if (!servers.has(specKey(server))) servers.set(specKey(server), await startServer(server));
     }
-    for (const t of targets) await load(servers.get(specKey(t.server))!.port, t.path, options.warmupSeconds, options.connections);
+    for (const t of targets) await load(servers.get(specKey(t.server))!.port, t.path, options.warmupSeconds, options.connections, true, t.request);
     const samples = new Map<string, Samples>(targets.map((t) => [t.key, { rps: [], cpu: [], cpuUs: [] }]));
     for (let round = 0; round < options.rounds; round++) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
         const server = servers.get(specKey(t.server))!;
         const cpuBefore = server.cpuSeconds();
-        const { rps, total } = await load(server.port, t.path, options.seconds, options.connections);
+        const { rps, total } = await load(server.port, t.path, options.seconds, options.connections, true, t.request);
         const cpuSeconds = server.cpuSeconds() - cpuBefore;
         const s = samples.get(t.key)!;
         s.rps.push(rps);

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { canPin } from "./harness.ts";
 import { runSuite } from "./suite.ts";
+import { runSchemaBench } from "./schema.ts";
 import { machineInfo, markdownTable, resultsJson, textTable, type Results } from "./report.ts";
 import { barChart } from "./chart.ts";
 
@@ -39,6 +40,7 @@ const started = Date.now();
 const loadBefore = loadavg()[0]!;
 const rows = await runSuite({ seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), ...(only === undefined ? {} : { only }), contributed: true },
   (line) => console.log(line));
+rows.push(...(await runSchemaBench({ seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), only }, (line) => console.log(line))));
 const results: Results = {
   run: {
     date: new Date().toISOString(), ...machineInfo(), pinned: canPin(), seconds, rounds, connections,

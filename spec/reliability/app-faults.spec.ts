@@ -12,7 +12,7 @@ import { listen } from "../helpers/listen.ts";
 const SECRET_MESSAGE = "db password is hunter2";
 const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(check: () => boolean, ms = 3000): Promise<boolean> {
+async function until(check: () => boolean, ms = 10_000): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (!check() && performance.now() < deadline) await after(10);
   return check();
@@ -56,7 +56,11 @@ class ConstructorThrows extends RequestHandler {
 }
 class UserRejects extends RequestHandler {
   override async getCurrentUser(): Promise<unknown> { throw new Error(SECRET_MESSAGE); }
-  get(): void { methodRuns++; }
+  // currentUser is lazy (Tornado): the hook runs, and fails, when the method asks for the user.
+  async get(): Promise<void> {
+    await this.resolveCurrentUser();
+    methodRuns++;
+  }
 }
 class OnFinishThrows extends RequestHandler {
   get(): void { this.write("finished fine"); }
@@ -159,14 +163,15 @@ t.test("an error whose reason carries CR/LF, an impossible status or a bad Finis
   process.on("unhandledRejection", onUnhandled);
   t.teardown(() => { process.off("unhandledRejection", onUnhandled); });
   const reason = await getOnce(port, "/bad-reason?v=evil");
-  t.equal(reason?.status, 500, "bad reason: 500");
+  t.equal(reason?.status, 400, "bad reason: the status is kept");
+  t.equal(reason?.reason, "Unknown", "bad reason: replaced by Unknown (Tornado)");
   t.notMatch(reason?.head ?? "", /X-Injected/i, "no injected header");
   t.equal((await getOnce(port, "/bad-status"))?.status, 500, "status 1234: 500");
   const finish = await getOnce(port, "/bad-finish");
   t.equal(finish?.status, 500, "Finish(42): 500");
   await after(20);
   t.same(unhandled, [], "no unhandled rejection");
-  t.ok(errorsIn(lines).length >= 3, "each logged");
+  t.ok(errorsIn(lines).length >= 2, "the bad status and the bad Finish are logged");
   t.equal((await getOnce(port, "/"))?.status, 200);
 });
 
@@ -243,16 +248,21 @@ class Streamer extends RequestHandler {
   override onConnectionClose(): void { closes++; }
 }
 
+let waiterStarted = false;
+let releaseWaiter: (() => void) | null = null;
 class Waiter extends RequestHandler {
   async get(): Promise<void> {
-    await after(150);
+    waiterStarted = true;
+    await new Promise<void>((resolve) => { releaseWaiter = resolve; });
     this.write("too late");
     waiterEnded = true;
   }
   override onConnectionClose(): void { closes++; }
 }
 
+let uploadStarted = false;
 class Uploader extends RequestHandler {
+  override initialize(): void { uploadStarted = true; }
   post(): void { this.write("got it"); }
   override onConnectionClose(): void { closes++; }
 }
@@ -271,21 +281,22 @@ t.test("a client leaving mid-response: onConnectionClose once, the handler ends,
   // Leaves while the handler awaits.
   const waitSocket = await open(port);
   waitSocket.write(simpleGet("/wait"));
-  await after(30);
+  t.ok(await until(() => waiterStarted), "the handler is waiting");
   waitSocket.destroy();
   t.ok(await until(() => closes === 2), "onConnectionClose while the handler waited");
+  releaseWaiter?.();
   t.ok(await until(() => waiterEnded), "the waiting handler finished into the closed response");
   // Leaves half-way through the body.
   const uploadSocket = await open(port);
   uploadSocket.write("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc");
-  await after(30);
+  t.ok(await until(() => uploadStarted), "the handler is reading the body");
   uploadSocket.destroy();
   t.ok(await until(() => closes === 3), "onConnectionClose during the upload");
   const connections = (): Promise<number> => new Promise((resolve, reject) => {
     server.httpServer!.getConnections((err, n) => (err ? reject(err) : resolve(n)));
   });
   let open_ = await connections();
-  const deadline = performance.now() + 2000;
+  const deadline = performance.now() + 10_000;
   while (open_ > 0 && performance.now() < deadline) {
     await after(20);
     open_ = await connections();

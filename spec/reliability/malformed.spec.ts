@@ -7,6 +7,7 @@ import { Application, RequestHandler, type HTTPServerOptions } from "../../core/
 import { listen } from "../helpers/listen.ts";
 import { exchange, getOnce, open, collect, type Exchange } from "../helpers/raw-http.ts";
 import { captureLog } from "../helpers/log.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let handled = 0;
 
@@ -101,8 +102,6 @@ const APP_400: Case[] = [
   { name: "percent-encoded invalid UTF-8 in a path group", request: "/echo/%ff%fe", status: 400 },
   { name: "overlong UTF-8 in a path group", request: "/echo/%c0%af", status: 400 },
   { name: "lone surrogate in a path group", request: "/echo/%ed%a0%80", status: 400 },
-  { name: "invalid percent-encoding in the query", request: "/echo/a?q=%zz", status: 400 },
-  { name: "truncated percent-escape in the query", request: "/echo/a?q=%e", status: 400 },
   { name: "percent-encoded invalid UTF-8 in the query", request: "/echo/a?q=%ff", status: 400 },
   { name: "absolute-form target with a bad authority", request: "http://[::1", status: 400 },
 ];
@@ -117,11 +116,16 @@ t.test("invalid percent-encoding or UTF-8 in paths and queries is a 400 page, no
   }
   const ok = await exchange(port, `GET /echo/%C3%A9t%C3%A9?q=caf%C3%A9+noir HTTP/1.1${CRLF}Host: x${CRLF}Connection: close${CRLF}${CRLF}`);
   t.equal(ok.responses[0]?.body.toString(), "value=été q=café noir", "valid UTF-8 decodes");
+  // A % that starts no escape stays as it is (Python's unquote, so Tornado): not a 400.
+  for (const [query, value] of [["q=%zz", "%zz"], ["q=%e", "%e"], ["q=50%", "50%"]]) {
+    const lenient = await exchange(port, `GET /echo/a?${query} HTTP/1.1${CRLF}Host: x${CRLF}Connection: close${CRLF}${CRLF}`);
+    t.equal(lenient.responses[0]?.body.toString(), `value=a q=${value}`, `a stray % in ${query} is kept`);
+  }
 });
 
 t.test("a 400 from the app on a keep-alive connection leaves the connection usable", async (t) => {
   const port = await serve(t);
-  const ex = await exchange(port, `GET /echo/a?q=%zz HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}GET / HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`, { responses: 2 });
+  const ex = await exchange(port, `GET /echo/a?q=%ff HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}GET / HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`, { responses: 2 });
   t.same(ex.responses.map((r) => r.status), [400, 200]);
 });
 
@@ -131,9 +135,24 @@ const BODY_ERRORS: Case[] = [
   { name: "chunk size that is not hex", request: `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}zz${CRLF}abc${CRLF}0${CRLF}${CRLF}`, status: 0 },
   { name: "chunk size that overflows", request: `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}ffffffffffffffffff${CRLF}abc${CRLF}0${CRLF}${CRLF}`, status: 0 },
   { name: "bare CR after a chunk size", request: `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}3\rabc${CRLF}0${CRLF}${CRLF}`, status: 0 },
-  { name: "Transfer-Encoding without chunked", request: `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: gzip${CRLF}${CRLF}abc`, status: 0 },
-  { name: "unknown transfer coding", request: `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: xchunked${CRLF}${CRLF}abc`, status: 0 },
 ];
+
+// RFC 9112 §6.1: a transfer coding other than chunked is not implemented: 501 before any handler.
+const UNKNOWN_CODINGS: Case[] = [
+  { name: "Transfer-Encoding without chunked", request: `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: gzip${CRLF}${CRLF}abc`, status: 501 },
+  { name: "unknown transfer coding", request: `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: xchunked${CRLF}${CRLF}abc`, status: 501 },
+];
+
+t.test("a transfer coding other than chunked is a 501 and a close; no handler runs", async (t) => {
+  const port = await serve(t);
+  for (const c of UNKNOWN_CODINGS) {
+    const before = handled;
+    const ex = await exchange(port, c.request);
+    answeredAndClosed(t, ex, c.status, c.name);
+    t.equal(handled, before, `${c.name}: post() never ran`);
+    await stillServes(t, port, c.name);
+  }
+});
 
 t.test("a broken chunked body is a 400 and a close, the handler is released, and the server keeps serving", async (t) => {
   const lines = captureLog(t);
@@ -146,10 +165,10 @@ t.test("a broken chunked body is a 400 and a close, the handler is released, and
     t.equal(handled, before, `${c.name}: post() never ran`);
     await stillServes(t, port, c.name);
   }
-  // Each handler that was waiting for its body gives up when the connection closes.
-  const deadline = performance.now() + 3000;
+  // Each handler that was waiting for its body gives up when the connection closes (about a
+  // second after the 400: the server lingers so the client can read it).
   const released = (): number => lines.filter((l) => l.message.includes("closed the connection while sending the body")).length;
-  while (released() < BODY_ERRORS.length && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => released() >= BODY_ERRORS.length, { timeout: 15_000, what: "every waiting handler to be released" }).catch(() => undefined);
   t.equal(released(), BODY_ERRORS.length, "every waiting handler was released");
   const ok = await exchange(port, `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}Connection: close${CRLF}${CRLF}3;ext=1${CRLF}abc${CRLF}2${CRLF}de${CRLF}0${CRLF}${CRLF}`);
   t.equal(ok.responses[0]?.body.toString(), "got 5", "a valid chunked body with an extension is read whole");
@@ -218,6 +237,13 @@ t.test("a bad request pipelined after good ones: whole answers to the good ones,
   // The 400 may only come after both good answers: earlier, a client would take it for theirs.
   const expected = ["200 main", "200 value=2 q=none", "400 "];
   t.same(bodies, expected.slice(0, bodies.length), `a prefix of the in-order answers: ${bodies.join(" | ")}`);
+  t.equal(bodies[0], "200 main", "the first good request is answered whole");
+  // Tornado reads one request at a time, so it answers both good ones before it meets the bad
+  // one. node:http has parsed all three by then and typhoon cuts the connection while the
+  // second answer is still queued.
+  t.same(bodies.slice(0, 2), expected.slice(0, 2), "the second good request is answered too", {
+    todo: "the clientError handler destroys the socket while a parsed pipelined request is still unanswered",
+  });
   t.ok(ex.closed && !ex.timedOut, "closed");
   t.equal(ex.rest, "", "no half-written response");
   await stillServes(t, port, "pipelined garbage");
