@@ -3,11 +3,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_RUN := node --import tsx
 
-.PHONY: help install run dev test typecheck build experiment bench bench-handlers doctor flame heap \
+.PHONY: help install run dev test test-node24 node24 typecheck build experiment bench bench-handlers doctor flame heap \
 	soak chat blog blog-screenshot new-app check-new-app docs cluster-demo clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 # npm ci when node_modules is missing or older than the lock file.
 node_modules/.package-lock.json: package-lock.json
@@ -28,6 +28,17 @@ typecheck: install ## Type-check everything, specs included (tsc --noEmit), and 
 
 test: install typecheck ## Type-check and run the tap specs; ends with "N passed, N failed"
 	node scripts/run-tests.mjs
+
+# Node 24 (LTS) from the npm registry's `node` package, into a git-ignored folder, for test-node24.
+NODE24_DIR := .node24
+NODE24_BIN := $(NODE24_DIR)/node_modules/node/bin
+$(NODE24_BIN)/node:
+	npm install --prefix $(NODE24_DIR) --no-audit --no-fund --no-package-lock node@24
+
+node24: $(NODE24_BIN)/node ## Install Node 24 from the npm registry into .node24/ (git-ignored)
+
+test-node24: install typecheck node24 ## The same test run (specs and coverage) under Node 24 from .node24/
+	PATH="$(CURDIR)/$(NODE24_BIN):$$PATH" node scripts/run-tests.mjs
 
 build: install ## Compile core/ and handlers/ to dist/ (the published package)
 	npm run build
@@ -78,4 +89,4 @@ cluster-demo: install ## nginx on loopback before two start(2) instances: spread
 	$(NODE_RUN) scripts/cluster-demo.ts
 
 clean: ## Remove build output, reports and tap's cache
-	rm -rf dist docs/api .clinic .tap node_trace.*.log
+	rm -rf dist docs/api .clinic .tap .node24 node_trace.*.log
