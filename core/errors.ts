@@ -38,8 +38,24 @@ export const ErrorCode = {
   TIMEOUT: "E_TIMEOUT",
   /** An operation was aborted through an `AbortSignal`. */
   ABORT: "E_ABORT",
-  /** A server or process setting is invalid (port, process count, ...). */
-  INVALID_OPTION: "E_INVALID_OPTION",
+  /** An `HTTPServer` option or listening address is invalid (a limit, a port). */
+  SERVER_OPTION: "E_SERVER_OPTION",
+  /** An `HTTPServer` or supervisor call out of order (start before bind, listening twice, supervising twice). */
+  SERVER_STATE: "E_SERVER_STATE",
+  /** A process option is invalid (process count, `maxRestarts`, scheduling). */
+  PROCESS_OPTION: "E_PROCESS_OPTION",
+  /** A status code is invalid for its use (outside 100–999, or a redirect that is not 3xx). */
+  STATUS_CODE: "E_STATUS_CODE",
+  /** A built-in handler was given init arguments it cannot use (`StaticFileHandler` without `path` ...). */
+  HANDLER_ARGS: "E_HANDLER_ARGS",
+  /** A feature was used without the setting it needs (`staticUrl()` without `staticPath`, `@authenticated` without `loginUrl`). */
+  SETTING_MISSING: "E_SETTING_MISSING",
+  /** An async `getCurrentUser()` was read synchronously, before it resolved. */
+  CURRENT_USER_ASYNC: "E_CURRENT_USER_ASYNC",
+  /** A signed value or XSRF token was asked of an unsupported version, clock or empty token. */
+  SIGNED_VALUE: "E_SIGNED_VALUE",
+  /** A timer or loop argument is invalid (a period, jitter, timeout or deadline). */
+  TIMER_ARGUMENT: "E_TIMER_ARGUMENT",
   /** The supervisor gave up after too many child restarts. */
   TOO_MANY_RESTARTS: "E_TOO_MANY_RESTARTS",
   /** A message was written to a WebSocket that is closed. */
@@ -68,11 +84,13 @@ export class TyphoonError extends Error {
  * throw new HTTPError(404, "no user %s", { reason: "No Such User" });
  */
 export class HTTPError extends TyphoonError {
+  /** The code of this class's errors; subclasses with a meaning of their own override it. */
+  protected static readonly errorCode: ErrorCodeValue = ErrorCode.HTTP;
   readonly status: number;
   readonly logMessage: string | undefined;
   readonly reason: string | undefined;
   constructor(status = 500, logMessage?: string, options: { reason?: string; cause?: unknown } = {}) {
-    super(ErrorCode.HTTP, `HTTP ${status}: ${options.reason ?? reasonPhrase(status)}${logMessage ? ` (${logMessage})` : ""}`,
+    super((new.target as unknown as { errorCode: ErrorCodeValue }).errorCode, `HTTP ${status}: ${options.reason ?? reasonPhrase(status)}${logMessage ? ` (${logMessage})` : ""}`,
       options.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
     this.logMessage = logMessage;
@@ -82,11 +100,27 @@ export class HTTPError extends TyphoonError {
 
 /** A required argument is missing: answered with 400. */
 export class MissingArgumentError extends HTTPError {
+  protected static override readonly errorCode: ErrorCodeValue = ErrorCode.MISSING_ARGUMENT;
   readonly argName: string;
   constructor(argName: string) {
     super(400, `Missing argument ${argName}`, { reason: `Missing argument ${argName}` });
-    (this as { code: ErrorCodeValue }).code = ErrorCode.MISSING_ARGUMENT;
     this.argName = argName;
+  }
+}
+
+/** A request body over `maxBodySize`: answered with 413, wherever the limit was found. */
+export class BodyTooLargeError extends HTTPError {
+  protected static override readonly errorCode: ErrorCodeValue = ErrorCode.BODY_TOO_LARGE;
+  constructor(logMessage: string) {
+    super(413, logMessage);
+  }
+}
+
+/** A request body that cannot be parsed (invalid JSON, multipart, encoding): answered with 400. */
+export class BadBodyError extends HTTPError {
+  protected static override readonly errorCode: ErrorCodeValue = ErrorCode.BAD_BODY;
+  constructor(logMessage: string, options: { cause?: unknown } = {}) {
+    super(400, logMessage, options);
   }
 }
 

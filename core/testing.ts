@@ -2,8 +2,8 @@
  * Test helpers: `withServer` runs a callback against an app listening on an unused port and
  * closes every connection afterwards (Tornado's `AsyncHTTPTestCase`, as a function).
  */
-import { HTTPServer, type RequestListener, type Servable } from "./httpserver.ts";
-import type { HTTPServerOptions } from "./server-options.ts";
+import { HTTPServer, type RequestListener, type Servable } from "./server/httpserver.ts";
+import type { HTTPServerOptions } from "./server/options.ts";
 
 /**
  * Serves `app` on `127.0.0.1` at a free port, runs `fn(baseUrl)`, then closes the server and

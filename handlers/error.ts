@@ -3,7 +3,7 @@
  * or a `defaultHandlerClass` that answers 404). Tornado's `ErrorHandler`.
  */
 import { ErrorCode, HTTPError, TyphoonError } from "../core/errors.ts";
-import { RequestHandler } from "../core/handler.ts";
+import { RequestHandler } from "../core/web/handler.ts";
 
 /** Init arguments of `ErrorHandler`. */
 export interface ErrorHandlerOptions {
@@ -20,7 +20,7 @@ export interface ErrorHandlerOptions {
 export class ErrorHandler extends RequestHandler {
   override initialize(options?: unknown): void {
     const status = (options as Partial<ErrorHandlerOptions> | undefined)?.statusCode;
-    if (typeof status !== "number") throw new TyphoonError(ErrorCode.INVALID_OPTION, "ErrorHandler needs { statusCode } as its init arguments");
+    if (typeof status !== "number") throw new TyphoonError(ErrorCode.HANDLER_ARGS, "ErrorHandler needs { statusCode } as its init arguments");
     throw new HTTPError(status);
   }
 

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, TyphoonError } from "../core/errors.ts";
-import { RequestHandler } from "../core/handler.ts";
+import { RequestHandler } from "../core/web/handler.ts";
 
 /** A node request listener. */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -30,7 +30,7 @@ export class FallbackHandler extends RequestHandler {
 
   override initialize(options?: unknown): void {
     const fallback = (options as Partial<FallbackOptions> | undefined)?.fallback;
-    if (typeof fallback !== "function") throw new TyphoonError(ErrorCode.INVALID_OPTION, "FallbackHandler needs { fallback: (req, res) => void }");
+    if (typeof fallback !== "function") throw new TyphoonError(ErrorCode.HANDLER_ARGS, "FallbackHandler needs { fallback: (req, res) => void }");
     this.#fallback = fallback;
   }
 

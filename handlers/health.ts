@@ -3,7 +3,7 @@
  * `Connection: close`) once it drains, so the balancer stops sending new requests before the
  * process exits.
  */
-import { RequestHandler } from "../core/handler.ts";
+import { RequestHandler } from "../core/web/handler.ts";
 
 /**
  * Answers `{"status":"ok"}` (200), or `{"status":"draining"}` (503) while the server stops.

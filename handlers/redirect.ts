@@ -3,7 +3,7 @@
  * (`{0}`, `{1}` ... or `{name}`), keeping the request's query string. Tornado's `RedirectHandler`.
  */
 import { ErrorCode, TyphoonError } from "../core/errors.ts";
-import { RequestHandler } from "../core/handler.ts";
+import { RequestHandler } from "../core/web/handler.ts";
 
 /** Init arguments of `RedirectHandler`. */
 export interface RedirectOptions {
@@ -27,7 +27,7 @@ export class RedirectHandler extends RequestHandler {
   override initialize(options?: unknown): void {
     const o = options as Partial<RedirectOptions> | undefined;
     if (o === undefined || typeof o.url !== "string") {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, "RedirectHandler needs { url } as its init arguments");
+      throw new TyphoonError(ErrorCode.HANDLER_ARGS, "RedirectHandler needs { url } as its init arguments");
     }
     this.#url = o.url;
     this.#permanent = o.permanent ?? true;

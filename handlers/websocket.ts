@@ -3,23 +3,19 @@
  * the normal handler lifecycle (initialize, current user, `prepare()` — which may answer 401 —
  * then `get()`), so a rejected handshake is an ordinary HTTP error response on the raw socket.
  * `get()` checks the headers and the origin, then hands the socket to `ws` and calls `open()`.
- * Also the two helpers `Application.handleUpgrade` uses to route an upgrade.
+ * The class registers itself with the upgrade seam (`core/web/upgrade.ts`), so the application
+ * routes upgrade requests to it without importing this file.
  */
-import { ServerResponse, STATUS_CODES, type IncomingMessage } from "node:http";
-import type { Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { ErrorCode, HTTPError, TyphoonError } from "../core/errors.ts";
-import { RequestHandler } from "../core/handler.ts";
+import { RequestHandler } from "../core/web/handler.ts";
 import { log } from "../core/log.ts";
+import { acceptUpgrades, takeUpgrade } from "../core/web/upgrade.ts";
 
 /** Tornado's default `websocket_max_message_size`: 10 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
-// Requests that arrived through an `upgrade` event, with the socket a handshake may take over
-// and the bytes that came behind the head (the first frames, which must not be lost).
-const upgrades = new WeakMap<IncomingMessage, { socket: Socket; head: Buffer }>();
 // One `ws` server (it holds no sockets, only the handshake logic) per message-size limit.
 const servers = new Map<number, WebSocketServer>();
 
@@ -45,37 +41,6 @@ function untrack(handler: WebSocketHandler): void {
     clearInterval(drainTimer);
     drainTimer = null;
   }
-}
-
-/**
- * The response object of an upgrade request, writing to its raw socket: a handler that
- * rejects the handshake (400, 401, 403 ...) answers through it, and the socket is closed after.
- * Internal: used by `Application.handleUpgrade`.
- */
-export function upgradeResponse(req: IncomingMessage, socket: Duplex, head: Buffer): ServerResponse {
-  const raw = socket as Socket;
-  // Frames may follow the handshake at once; nothing reads the socket until `ws` takes it over.
-  raw.pause();
-  const res = new ServerResponse(req);
-  res.shouldKeepAlive = false;
-  res.assignSocket(raw);
-  res.once("finish", () => {
-    raw.end();
-    raw.resume();
-  });
-  upgrades.set(req, { socket: raw, head });
-  return res;
-}
-
-/** Answers an upgrade request on the raw socket (no route: 404; not a WebSocket route: 400) and closes it. */
-export function rejectUpgrade(socket: Duplex, status: number): void {
-  const reason = STATUS_CODES[status] ?? "Error";
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  // destroy() once the answer is written: right away it could drop the answer.
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
 /** Raised by `writeMessage` on a connection that is closed (Tornado's `WebSocketClosedError`). */
@@ -149,7 +114,7 @@ export class WebSocketHandler extends RequestHandler {
     const origin = headers.origin ?? header(headers["sec-websocket-origin"]);
     if (origin !== undefined && !this.checkOrigin(origin)) throw new HTTPError(403, "Cross origin websockets not allowed");
     const req = this.request.raw;
-    const upgrade = upgrades.get(req);
+    const upgrade = takeUpgrade(req);
     if (upgrade === undefined) throw new HTTPError(400, "Not an upgrade request (served without an upgrade listener)");
     const { socket, head } = upgrade;
     const { res } = this.detach();
@@ -308,3 +273,5 @@ function numberSetting(value: unknown): number | undefined {
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
+
+acceptUpgrades(WebSocketHandler);

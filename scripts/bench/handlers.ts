@@ -18,8 +18,8 @@ import { gzipSync } from "node:zlib";
 import { createRequire } from "node:module";
 import express from "express";
 import WebSocket, { WebSocketServer } from "ws";
-import { Application } from "../../core/app.ts";
-import { RequestHandler } from "../../core/handler.ts";
+import { Application } from "../../core/web/app.ts";
+import { RequestHandler } from "../../core/web/handler.ts";
 import { StaticFileHandler } from "../../handlers/static.ts";
 import { WebSocketHandler } from "../../handlers/websocket.ts";
 

@@ -6,9 +6,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
-import { Application } from "../../core/app.ts";
-import { RequestHandler } from "../../core/handler.ts";
-import { escapeHtml } from "../../core/respond.ts";
+import { Application } from "../../core/web/app.ts";
+import { RequestHandler } from "../../core/web/handler.ts";
+import { escapeHtml } from "../../core/http/error-page.ts";
 import { WebSocketHandler } from "../../handlers/websocket.ts";
 
 /** One chat message as broadcast: its id, text, and the HTML the page inserts. */

@@ -230,7 +230,7 @@ class BlockAfterAwaitHandler extends RequestHandler {
 }
 
 // API.md promises *any* synchronous stretch: the hook timing sees only the part before the first
-// `await`; the watchdog (core/blocking.ts) catches the rest and names the request in flight.
+// `await`; the watchdog (core/loop/blocking.ts) catches the rest and names the request in flight.
 t.test("a block after an await inside an async handler is reported", async (t) => {
   const lines = captureLog(t);
   const app = new Application([["/", BlockAfterAwaitHandler]], { blockingThreshold: 50 });

@@ -4,13 +4,13 @@
 import t from "tap";
 import { request } from "node:http";
 import { brotliDecompressSync, createGunzip, gunzipSync, gzipSync } from "node:zlib";
-import { Application } from "../../core/app.ts";
-import { RequestHandler } from "../../core/handler.ts";
+import { Application } from "../../core/web/app.ts";
+import { RequestHandler } from "../../core/web/handler.ts";
 import { StaticFileHandler } from "../../handlers/static.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MIN_COMPRESS_LENGTH, chooseEncoding, isCompressible } from "../../core/compress.ts";
+import { MIN_COMPRESS_LENGTH, chooseEncoding, isCompressible } from "../../core/http/compress.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";
 import { rawRequest } from "../handlers/raw-request.ts";

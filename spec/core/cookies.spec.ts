@@ -3,8 +3,8 @@
 // cross-check against Tornado itself when Debian's python3-tornado is installed.
 import t from "tap";
 import { spawnSync } from "node:child_process";
-import { formatHttpDate, parseCookies, serializeCookie } from "../../core/cookies.ts";
-import type { CookieOptions } from "../../core/cookies.ts";
+import { formatHttpDate, parseCookies, serializeCookie } from "../../core/http/cookies.ts";
+import type { CookieOptions } from "../../core/http/cookies.ts";
 
 const plain = (header: string | undefined): Record<string, string> => ({ ...parseCookies(header) });
 

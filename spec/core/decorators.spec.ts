@@ -4,10 +4,10 @@
 import t from "tap";
 import { once } from "node:events";
 import { connect } from "node:net";
-import { Application } from "../../core/app.ts";
-import { addslash, authenticated, removeslash, streamRequestBody } from "../../core/decorators.ts";
+import { Application } from "../../core/web/app.ts";
+import { addslash, authenticated, removeslash, streamRequestBody } from "../../core/web/decorators.ts";
 import { HTTPError } from "../../core/errors.ts";
-import { RequestHandler } from "../../core/handler.ts";
+import { RequestHandler } from "../../core/web/handler.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";
 import { rawRequest } from "../handlers/raw-request.ts";

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import t, { type Test } from "tap";
 import { threadId as mainThreadId } from "node:worker_threads";
 import { ThreadPoolExecutor, type ThreadPoolOptions } from "../../core/executor/pool.ts";
-import { IOLoop } from "../../core/ioloop.ts";
+import { IOLoop } from "../../core/loop/ioloop.ts";
 
 const TASKS = new URL("../fixtures/tasks.ts", import.meta.url);
 

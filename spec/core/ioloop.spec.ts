@@ -5,13 +5,13 @@ import t from "tap";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ExecutorError, TimeoutError, ErrorCode } from "../../core/errors.ts";
-import { IOLoop, type Executor } from "../../core/ioloop.ts";
+import { IOLoop, type Executor } from "../../core/loop/ioloop.ts";
 import { setLogger } from "../../core/log.ts";
 import { ThreadPoolExecutor } from "../../core/executor/pool.ts";
 import { spin } from "../../scripts/tasks.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const ioloopUrl = new URL("../../core/ioloop.ts", import.meta.url).href;
+const ioloopUrl = new URL("../../core/loop/ioloop.ts", import.meta.url).href;
 
 /** An IOLoop whose logged errors are collected. */
 function capturingLoop(): { loop: IOLoop; logged: string[] } {
@@ -116,7 +116,7 @@ t.test("callAt runs once time() reaches its deadline; a past deadline runs soon"
   await waitFor(() => ranAt > 0 && pastRan);
   t.ok(ranAt >= deadline, `ran at ${ranAt.toFixed(2)}, deadline ${deadline.toFixed(2)}`);
   t.notOk(handle.pending, "a handle that ran is no longer pending");
-  t.throws(() => loop.callAt(Number.NaN, () => {}), { code: ErrorCode.INVALID_OPTION });
+  t.throws(() => loop.callAt(Number.NaN, () => {}), { code: ErrorCode.TIMER_ARGUMENT });
 });
 
 t.test("removeTimeout cancels a pending call", async (t) => {
@@ -176,7 +176,7 @@ t.test("runSync resolves to the result of a sync or async function", async (t) =
   t.equal(await loop.runSync(() => 7), 7);
   t.equal(await loop.runSync(async () => { await new Promise((r) => setTimeout(r, 5)); return "done"; }), "done");
   await t.rejects(loop.runSync(() => { throw new Error("sync failure"); }), { message: "sync failure" });
-  await t.rejects(loop.runSync(() => 1, { timeout: -1 }), { code: ErrorCode.INVALID_OPTION });
+  await t.rejects(loop.runSync(() => 1, { timeout: -1 }), { code: ErrorCode.TIMER_ARGUMENT });
 });
 
 t.test("runSync rejects with TimeoutError after its timeout and aborts the signal", async (t) => {

@@ -5,10 +5,10 @@ import t from "tap";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ErrorCode } from "../../core/errors.ts";
-import { EventLoopMonitor, formatBlocking, loopMonitor, reportBlocking } from "../../core/loop-monitor.ts";
+import { EventLoopMonitor, formatBlocking, loopMonitor, reportBlocking } from "../../core/loop/loop-monitor.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const monitorUrl = new URL("../../core/loop-monitor.ts", import.meta.url).href;
+const monitorUrl = new URL("../../core/loop/loop-monitor.ts", import.meta.url).href;
 
 function block(ms: number): void {
   const started = performance.now();
@@ -73,9 +73,9 @@ t.test("a stopped monitor reads 0 and can start again", async (t) => {
   t.ok(monitor.delay < 50);
 });
 
-t.test("an invalid sampling interval throws E_INVALID_OPTION", async (t) => {
+t.test("an invalid sampling interval throws E_TIMER_ARGUMENT", async (t) => {
   for (const interval of [0, -1, Number.NaN, Infinity]) {
-    t.throws(() => new EventLoopMonitor({ interval }), { code: ErrorCode.INVALID_OPTION }, `interval ${interval}`);
+    t.throws(() => new EventLoopMonitor({ interval }), { code: ErrorCode.TIMER_ARGUMENT }, `interval ${interval}`);
   }
 });
 

@@ -3,8 +3,8 @@
 // on real timers.
 import t from "tap";
 import { ErrorCode } from "../../core/errors.ts";
-import { IOLoop, TimeoutHandle } from "../../core/ioloop.ts";
-import { nextTimeout, PeriodicCallback } from "../../core/periodic.ts";
+import { IOLoop, TimeoutHandle } from "../../core/loop/ioloop.ts";
+import { nextTimeout, PeriodicCallback } from "../../core/loop/periodic.ts";
 
 /** Tornado's `simulate_calls`: the deadlines produced when each call lasts `durations[i]` ms. */
 function simulateCalls(durations: number[], period = 10, jitter = 0, random?: () => number): number[] {
@@ -211,12 +211,12 @@ t.test("an error thrown by the callback is logged with its stack and the schedul
   pc.stop();
 });
 
-t.test("invalid callbackTime or jitter throws E_INVALID_OPTION", async (t) => {
+t.test("invalid callbackTime or jitter throws E_TIMER_ARGUMENT", async (t) => {
   for (const bad of [0, -5, Number.NaN, Infinity]) {
-    t.throws(() => new PeriodicCallback(() => {}, bad), { code: ErrorCode.INVALID_OPTION }, `callbackTime ${bad}`);
+    t.throws(() => new PeriodicCallback(() => {}, bad), { code: ErrorCode.TIMER_ARGUMENT }, `callbackTime ${bad}`);
   }
   for (const bad of [-0.1, 2, Number.NaN]) {
-    t.throws(() => new PeriodicCallback(() => {}, 10, bad), { code: ErrorCode.INVALID_OPTION }, `jitter ${bad}`);
+    t.throws(() => new PeriodicCallback(() => {}, 10, bad), { code: ErrorCode.TIMER_ARGUMENT }, `jitter ${bad}`);
   }
 });
 

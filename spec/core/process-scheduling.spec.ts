@@ -4,7 +4,7 @@
  * the shared socket also serve from every child; and the pick itself, case by case.
  */
 import t, { type Test } from "tap";
-import { pickLeastBusy, type ChildLoad } from "../../core/handoff.ts";
+import { pickLeastBusy, type ChildLoad } from "../../core/server/handoff.ts";
 import { freePort, get, startFixture, type Fixture } from "../fixtures/cluster-harness.ts";
 
 async function started(t: Test, script: string, env: Record<string, string>): Promise<{ fx: Fixture; port: number }> {

@@ -1,7 +1,7 @@
 // The regex router on its own: anchoring, positional and named groups, first match wins across
 // the literal/regex buckets, invalid patterns failing at add() with E_ROUTE_PATTERN, and reverse().
 import t from "tap";
-import { Router } from "../../core/router.ts";
+import { Router } from "../../core/web/router.ts";
 import { ErrorCode, TyphoonError } from "../../core/errors.ts";
 
 function table(rules: readonly (readonly [string | RegExp, string, string?])[]): Router<string> {

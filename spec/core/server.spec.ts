@@ -245,21 +245,21 @@ t.test("stop() cuts connections still open after its timeout", async (t) => {
   release!();
 });
 
-t.test("invalid options and ports throw E_INVALID_OPTION; address() is null before listen", async (t) => {
+t.test("invalid options and ports throw E_SERVER_OPTION (limits, ports) or E_SERVER_STATE (out of order); address() is null before listen", async (t) => {
   const err = t.throws(() => new HTTPServer(app, { maxBodySize: -1 })) as TyphoonError;
-  t.equal(err.code, ErrorCode.INVALID_OPTION);
+  t.equal(err.code, ErrorCode.SERVER_OPTION);
   t.throws(() => new HTTPServer(app, { bodyTimeout: Number.NaN }));
   const server = new HTTPServer(app);
   t.equal(server.address(), null);
   t.equal(server.httpServer, null);
-  await t.rejects(server.listen(70000), { code: ErrorCode.INVALID_OPTION });
-  t.throws(() => server.bind(-1), { code: ErrorCode.INVALID_OPTION });
-  await t.rejects(server.start(1), { code: ErrorCode.INVALID_OPTION }, "start() before bind() rejects, as listen() does");
+  await t.rejects(server.listen(70000), { code: ErrorCode.SERVER_OPTION });
+  t.throws(() => server.bind(-1), { code: ErrorCode.SERVER_OPTION });
+  await t.rejects(server.start(1), { code: ErrorCode.SERVER_STATE }, "start() before bind() rejects, as listen() does");
   await server.stop();
   const twice = new HTTPServer(app);
   await twice.listen(0, "127.0.0.1");
   t.teardown(() => twice.stop(0));
-  await t.rejects(twice.listen(0, "127.0.0.1"), { code: ErrorCode.INVALID_OPTION }, "listening twice");
+  await t.rejects(twice.listen(0, "127.0.0.1"), { code: ErrorCode.SERVER_STATE }, "listening twice");
   const taken = new HTTPServer(app);
   await t.rejects(taken.listen(twice.address()!.port, "127.0.0.1"), { code: "EADDRINUSE" });
 });

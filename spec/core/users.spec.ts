@@ -2,9 +2,9 @@
 // cached currentUser, assigning it in prepare(), a signed-cookie login, and @authenticated
 // on top of each, as in Tornado's AuthenticatedTest.
 import t from "tap";
-import { Application } from "../../core/app.ts";
-import { authenticated } from "../../core/decorators.ts";
-import { RequestHandler } from "../../core/handler.ts";
+import { Application } from "../../core/web/app.ts";
+import { authenticated } from "../../core/web/decorators.ts";
+import { RequestHandler } from "../../core/web/handler.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";
 import { rawRequest } from "../handlers/raw-request.ts";

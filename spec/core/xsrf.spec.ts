@@ -2,9 +2,9 @@
 // _xsrf cookie, the _xsrf form field, the X-XSRFToken and X-CSRFToken headers, 403s for
 // missing, malformed and mismatched tokens, and a 404 (not a 403) for unknown URLs.
 import t from "tap";
-import { Application } from "../../core/app.ts";
-import { RequestHandler } from "../../core/handler.ts";
-import { createXsrfToken, decodeXsrfToken } from "../../core/signing.ts";
+import { Application } from "../../core/web/app.ts";
+import { RequestHandler } from "../../core/web/handler.ts";
+import { createXsrfToken, decodeXsrfToken } from "../../core/http/signing.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";
 import { rawRequest } from "../handlers/raw-request.ts";

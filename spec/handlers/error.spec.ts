@@ -1,7 +1,7 @@
 // ErrorHandler over real sockets: its status for any method, before the method and XSRF
 // checks, as a rule and as the default handler.
 import t from "tap";
-import { Application } from "../../core/app.ts";
+import { Application } from "../../core/web/app.ts";
 import { ErrorHandler } from "../../handlers/error.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";

@@ -2,8 +2,8 @@
 // typhoon's own routes taking precedence and the body left for Express to read.
 import t from "tap";
 import express from "express";
-import { Application } from "../../core/app.ts";
-import { RequestHandler } from "../../core/handler.ts";
+import { Application } from "../../core/web/app.ts";
+import { RequestHandler } from "../../core/web/handler.ts";
 import { FallbackHandler } from "../../handlers/fallback.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";

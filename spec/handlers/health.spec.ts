@@ -1,7 +1,7 @@
 // HealthHandler over real sockets: 200 while serving, 503 with Connection: close once the
 // server drains (HTTPServer.stop()), never cached.
 import t from "tap";
-import { Application } from "../../core/app.ts";
+import { Application } from "../../core/web/app.ts";
 import { HealthHandler } from "../../handlers/health.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";

@@ -1,7 +1,7 @@
 // RedirectHandler over real sockets: Tornado's RedirectHandlerTest cases (301, query kept and
 // appended, {1}/{0} substitution), named groups, permanent: false, and no off-site redirects.
 import t from "tap";
-import { Application } from "../../core/app.ts";
+import { Application } from "../../core/web/app.ts";
 import { RedirectHandler } from "../../handlers/redirect.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";

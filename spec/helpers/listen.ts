@@ -4,8 +4,8 @@
  * itself (raw sockets) across many steps, where `withServer`'s callback shape gets in the way.
  */
 import type { Test } from "tap";
-import { HTTPServer, type RequestListener, type Servable } from "../../core/httpserver.ts";
-import type { HTTPServerOptions } from "../../core/server-options.ts";
+import { HTTPServer, type RequestListener, type Servable } from "../../core/server/httpserver.ts";
+import type { HTTPServerOptions } from "../../core/server/options.ts";
 
 /**
  * Listens on `127.0.0.1:0` and resolves to the port and the server.

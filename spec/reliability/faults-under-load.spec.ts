@@ -35,7 +35,7 @@ async function load(port: number, path: () => string, running: () => boolean, ou
 
 // When a child dies while node's child_process waits for it to acknowledge a handed connection,
 // node would keep that connection open in the supervisor and drop the ones queued behind it;
-// core/supervisor.ts closes the first and hands the others to another child. This proves it.
+// core/server/supervisor.ts closes the first and hands the others to another child. This proves it.
 t.test("children SIGKILLed repeatedly under load: every request is answered or visibly cut, service continues",
   async (t) => {
   const port = await freePort();

@@ -153,16 +153,16 @@ function sourceOf(file: string, signature: RegExp): string {
 }
 
 t.test("XSRF and signature comparisons are constant-time (code inspection)", async (t) => {
-  const match = sourceOf("signing.ts", /export function xsrfTokensMatch\([^)]*\)[^{]*\{/);
+  const match = sourceOf("http/signing.ts", /export function xsrfTokensMatch\([^)]*\)[^{]*\{/);
   t.match(match, /return timingSafeEqual\(a, b\)/, "equal-length tokens are compared with crypto.timingSafeEqual");
   t.notMatch(match.replace(/[ab]\.length (?:===|!==) (?:[ab]\.length|0)/g, ""), /===|\.equals\(|\.compare\(/, "and with nothing that stops at the first difference");
-  const check = sourceOf("handler-io.ts", /  checkXsrfCookie\(\): void \{/);
+  const check = sourceOf("web/handler-io.ts", /  checkXsrfCookie\(\): void \{/);
   t.match(check, /xsrfTokensMatch\(token\.raw, cookie\.raw\)/, "checkXsrfCookie compares through xsrfTokensMatch");
   t.notMatch(check, /token[\w.]*\s*(===|!==)\s*cookie|\.equals\(/, "and never with === or equals");
-  const signature = sourceOf("signing.ts", /function constantTimeEqual\([^)]*\)[^{]*\{/);
+  const signature = sourceOf("http/signing.ts", /function constantTimeEqual\([^)]*\)[^{]*\{/);
   t.match(signature, /xsrfTokensMatch\(/, "signed-value signatures use the same comparison");
   for (const fn of ["decodeV1", "decodeV2"]) {
-    t.match(sourceOf("signing.ts", new RegExp(`function ${fn}\\([^)]*\\)[^{]*\\{`)), /constantTimeEqual\(/, `${fn} compares signatures in constant time`);
+    t.match(sourceOf("http/signing.ts", new RegExp(`function ${fn}\\([^)]*\\)[^{]*\\{`)), /constantTimeEqual\(/, `${fn} compares signatures in constant time`);
   }
 });
 

@@ -5,9 +5,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { createGunzip, createInflate } from "node:zlib";
-import { ErrorCode, HTTPError } from "./errors.ts";
-import type { HTTPServerRequest } from "./request.ts";
-import type { ServerContext } from "./server-options.ts";
+import { BadBodyError, BodyTooLargeError, HTTPError } from "../errors.ts";
 
 /** Arguments by name; every name has one or more values, in order. */
 export type ArgumentMap = Record<string, string[]>;
@@ -24,12 +22,12 @@ export type FileMap = Record<string, UploadedFile[]>;
 
 /** The limits a body is read under. */
 export interface BodyLimits {
-  /** Largest body accepted, in bytes (after decompression when `decompress` is on). */
+  /** Largest body accepted, in bytes (after decompression when `decompressRequest` is on). */
   readonly maxBodySize: number;
   /** Longest pause between two chunks of the body, in ms (0: none). */
   readonly bodyTimeout: number;
   /** Decompress `Content-Encoding: gzip`/`deflate` bodies. */
-  readonly decompress: boolean;
+  readonly decompressRequest: boolean;
 }
 
 /** Whether the request announces a body at all (`Content-Length` > 0 or chunked). */
@@ -98,7 +96,7 @@ export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (c
   return new Promise<void>((resolve, reject) => {
     let stream: Readable;
     try {
-      stream = bodyStream(req, limits.decompress);
+      stream = bodyStream(req, limits.decompressRequest);
     } catch (err) {
       reject(err);
       return;
@@ -132,8 +130,7 @@ export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (c
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limits.maxBodySize) {
-        const err = new HTTPError(413, `Body larger than maxBodySize (${limits.maxBodySize} bytes)`);
-        (err as { code: string }).code = ErrorCode.BODY_TOO_LARGE;
+        const err = new BodyTooLargeError(`Body larger than maxBodySize (${limits.maxBodySize} bytes)`);
         settle(err);
         return;
       }
@@ -178,35 +175,31 @@ export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (c
   });
 }
 
-/** The body limits of a server's context. */
-function limitsOf(server: ServerContext): BodyLimits {
-  return { maxBodySize: server.maxBodySize, bodyTimeout: server.bodyTimeout, decompress: server.decompressRequest };
+/** A declared `Content-Length` over `maxBodySize`: 413 before any byte is read. */
+function refuseDeclaredTooLarge(req: IncomingMessage, maxBodySize: number): void {
+  if (declaredTooLarge(req, maxBodySize)) throw new BodyTooLargeError(`Content-Length over maxBodySize (${maxBodySize} bytes)`);
 }
 
 /**
  * The lifecycle's body step: a declared `Content-Length` over `maxBodySize` is a 413 before any
- * byte is read; otherwise the body is read within the limits, parsed, and set on the request.
+ * byte is read; otherwise the body is read within the limits and parsed.
  */
-export async function receiveBody(request: HTTPServerRequest, server: ServerContext): Promise<void> {
-  const req = request.raw;
-  if (declaredTooLarge(req, server.maxBodySize)) {
-    throw Object.assign(new HTTPError(413, `Content-Length over maxBodySize (${server.maxBodySize} bytes)`), { code: ErrorCode.BODY_TOO_LARGE });
-  }
-  const body = await readBody(req, limitsOf(server));
-  const parsed = parseBody(request.headers["content-type"], body);
-  request.setBody(body, parsed.arguments, parsed.files);
+export async function receiveBody(req: IncomingMessage, limits: BodyLimits): Promise<{ body: Buffer; parsed: ParsedBody }> {
+  refuseDeclaredTooLarge(req, limits.maxBodySize);
+  const body = await readBody(req, limits);
+  return { body, parsed: parseBody(req.headers["content-type"], body) };
 }
 
 /**
  * The body step of a `streamRequestBody` handler: each chunk to `onChunk` (awaited, so the
  * client is slowed to the handler's pace), within the server's limits.
  */
-export async function receiveStream(req: IncomingMessage, server: ServerContext, onChunk: (chunk: Buffer) => unknown): Promise<void> {
+export async function receiveStream(req: IncomingMessage, limits: BodyLimits, onChunk: (chunk: Buffer) => unknown): Promise<void> {
   if (!hasBody(req)) return;
-  if (declaredTooLarge(req, server.maxBodySize)) throw new HTTPError(413, "Content-Length over maxBodySize");
+  refuseDeclaredTooLarge(req, limits.maxBodySize);
   // Not `for await`: leaving that loop on an error destroys the request, and with it the
   // socket the error answer must go out on; and a stalled client needs bodyTimeout here too.
-  await streamBody(req, limitsOf(server), onChunk);
+  await streamBody(req, limits, onChunk);
 }
 
 /** Decodes one `application/x-www-form-urlencoded` component: `+` is a space. */
@@ -290,9 +283,7 @@ function decodeUtf8(body: Buffer, what: string): string {
 }
 
 function badBody(message: string): HTTPError {
-  const err = new HTTPError(400, message);
-  (err as { code: string }).code = ErrorCode.BAD_BODY;
-  return err;
+  return new BadBodyError(message);
 }
 
 /** Parses `multipart/form-data` (RFC 7578) held whole in memory. */

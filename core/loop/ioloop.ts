@@ -5,8 +5,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
-import { ErrorCode, ExecutorError, TimeoutError, TyphoonError } from "./errors.ts";
-import { log } from "./log.ts";
+import { ErrorCode, ExecutorError, TimeoutError, TyphoonError } from "../errors.ts";
+import { log } from "../log.ts";
 import { loopMonitor, type LoopStats } from "./loop-monitor.ts";
 
 /** What `runInExecutor` needs: a `ThreadPoolExecutor`, or any object with this `submit`. */
@@ -153,7 +153,7 @@ export class IOLoop {
    */
   async runSync<T>(fn: (signal: AbortSignal) => T | Promise<T>, { timeout }: RunSyncOptions = {}): Promise<T> {
     if (timeout !== undefined && !(timeout >= 0)) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `runSync timeout must be >= 0 ms, got ${timeout}`);
+      throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, `runSync timeout must be >= 0 ms, got ${timeout}`);
     }
     const controller = new AbortController();
     const keepAlive = setInterval(() => {}, MAX_TIMER_DELAY);
@@ -200,7 +200,7 @@ export class IOLoop {
 
   /** Runs `fn(...args)` once {@link time} reaches `when` (never earlier); errors are logged. */
   callAt<A extends unknown[]>(when: number, fn: (...args: A) => unknown, ...args: A): TimeoutHandle {
-    if (Number.isNaN(when)) throw new TyphoonError(ErrorCode.INVALID_OPTION, "callAt deadline is NaN");
+    if (Number.isNaN(when)) throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, "callAt deadline is NaN");
     return new TimeoutHandle(when, () => this.#runCallback(fn, args));
   }
 
@@ -223,7 +223,7 @@ export class IOLoop {
    * when `executor` is `null`/`undefined`; rejects with an `ExecutorError` if there is none.
    *
    * @example
-   * loop.setDefaultExecutor(new ThreadPoolExecutor({ module: new URL("./tasks.ts", import.meta.url) }));
+   * loop.setDefaultExecutor(new ThreadPoolExecutor({ module: new URL("../tasks.ts", import.meta.url) }));
    * const sum = await loop.runInExecutor<number>(null, "spin", 5);
    */
   async runInExecutor<R>(executor: Executor | null | undefined, task: string, ...args: unknown[]): Promise<R> {

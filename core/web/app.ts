@@ -4,21 +4,20 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { ErrorCode, HTTPError, TyphoonError } from "./errors.ts";
-import { log } from "./log.ts";
-import { loopMonitor } from "./loop-monitor.ts";
-import { BlockingWatch } from "./blocking.ts";
+import { ErrorCode, HTTPError, TyphoonError } from "../errors.ts";
+import { log } from "../log.ts";
+import { loopMonitor } from "../loop/loop-monitor.ts";
+import { BlockingWatch } from "../loop/blocking.ts";
 import { Router, type RouteMatch } from "./router.ts";
 import { RequestHandler, noKwargs, type HandlerContext } from "./handler.ts";
 import { HTTPServerRequest, hostNameOf } from "./request.ts";
 import { sendErrorPage } from "./respond.ts";
-import { STANDALONE, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
-import { HTTPServer } from "./httpserver.ts";
+import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
+import { HTTPServer } from "../server/httpserver.ts";
 import { inject, type InjectOptions, type InjectResponse } from "./inject.ts";
-import type { CookieOptions } from "./cookies.ts";
-import type { SecretSpec } from "./signing.ts";
-import { StaticFileHandler } from "../handlers/static.ts";
-import { WebSocketHandler, rejectUpgrade, upgradeResponse } from "../handlers/websocket.ts";
+import type { ApplicationView, HandlerSettings } from "./settings.ts";
+import { StaticFileHandler } from "./static.ts";
+import { acceptsUpgrades, rejectUpgrade, upgradeResponse } from "./upgrade.ts";
 
 /** A handler class: `RequestHandler` or a subclass. */
 export type HandlerClass = typeof RequestHandler;
@@ -48,46 +47,16 @@ export function url(pattern: string | RegExp, handler: HandlerClass, initArgs?: 
   return { pattern, handler, initArgs, ...(name === undefined ? {} : { name }) };
 }
 
-/** Application settings (all optional). Apps may add their own keys. */
-export interface AppSettings {
-  /** Serve tracebacks and log more. */
-  debug?: boolean;
-  /** Send the stack of a 500's error in the error page. */
-  serveTraceback?: boolean;
+/**
+ * Application settings (all optional). Apps may add their own keys. The settings a handler
+ * reads are {@link HandlerSettings}; these add the ones that name handler classes.
+ */
+export interface AppSettings extends HandlerSettings {
   /** Handler for requests no rule matches (default: 404). */
   defaultHandlerClass?: HandlerClass;
   defaultHandlerArgs?: unknown;
-  /** gzip/brotli responses to clients that accept it. */
-  compressResponse?: boolean;
-  /** Automatic `ETag` and 304 (default true). */
-  etag?: boolean;
-  /** Secret for signed cookies: one string, or keys by version with `keyVersion`. */
-  cookieSecret?: SecretSpec;
-  /** The key version new signed cookies use when `cookieSecret` is a map. */
-  keyVersion?: number;
-  /** Require the XSRF token on POST, PUT, PATCH and DELETE. */
-  xsrfCookies?: boolean;
-  /** Options of the `_xsrf` cookie. */
-  xsrfCookieOptions?: CookieOptions;
-  /** Where `@authenticated` sends anonymous users. */
-  loginUrl?: string;
-  /** Directory served under `staticUrlPrefix` by `StaticFileHandler`. */
-  staticPath?: string;
-  /** Default `/static/`. */
-  staticUrlPrefix?: string;
-  /** WebSocket keepalive: a ping this often (ms). Off by default. */
-  websocketPingInterval?: number;
-  /** Close a WebSocket whose pong is this late (ms; default 3 × the interval, at least 30 s). */
-  websocketPingTimeout?: number;
-  /** Largest WebSocket message (bytes, default 10 MiB); larger ones close the socket with 1009. */
-  websocketMaxMessageSize?: number;
   /** Called once per finished request instead of the default access log. */
   logFunction?: (handler: RequestHandler) => void;
-  /** Log handler code that holds the event loop longer than this many ms. */
-  blockingThreshold?: number;
-  /** Answer 503 with `Retry-After` while the event-loop delay is above this many ms. */
-  maxEventLoopDelay?: number;
-  [key: string]: unknown;
 }
 
 class NotFoundHandler extends RequestHandler {
@@ -116,7 +85,7 @@ interface Target {
  * const app = new Application([["/", MainHandler], ["/sleep/(\\d+)", SleepHandler]]);
  * await app.listen(8888);
  */
-export class Application {
+export class Application implements ApplicationView {
   readonly settings: AppSettings;
   readonly #router = new Router<Target>();
   readonly #hosts: HostRules[] = [];
@@ -188,7 +157,7 @@ export class Application {
     const q = target.indexOf("?");
     const match = this.find(req.headers.host, q === -1 ? target : target.slice(0, q));
     if (match === null) return rejectUpgrade(socket, 404);
-    if (!(match.route.target.handler.prototype instanceof WebSocketHandler)) {
+    if (!acceptsUpgrades(match.route.target.handler)) {
       if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") return rejectUpgrade(socket, 400);
       // Another protocol (h2c, which `curl --http2` asks for): RFC 9110 §7.8 lets a server
       // ignore it, so the request is answered over HTTP/1.1 and the connection closed. Node
@@ -255,7 +224,7 @@ export class Application {
         return sendErrorPage(res, 400, accept, undefined, closing(server));
       }
     }
-    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch };
+    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest };
     let instance: RequestHandler;
     try {
       instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);
@@ -269,7 +238,7 @@ export class Application {
   }
 
   /** Logs a finished request: `settings.logFunction`, or Tornado's access-log levels. */
-  logRequest(handler: RequestHandler): void {
+  readonly #logRequest = (handler: RequestHandler): void => {
     const custom = this.settings.logFunction;
     if (custom !== undefined) {
       custom(handler);
@@ -282,7 +251,7 @@ export class Application {
     if (status >= 500) log.error(line);
     else if (status >= 400) log.warn(line);
     else log.info(line);
-  }
+  };
 }
 
 // Tornado's static rules: the prefix, plus /favicon.ico and /robots.txt from the same directory.

@@ -9,7 +9,7 @@
  * was one, listed as candidates when there were several. No request in flight, no timer: an idle
  * server is never woken.
  */
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 import { formatBlocking, printable } from "./loop-monitor.ts";
 
 /** A request being served, as the watch reports it. `hook` is the last lifecycle hook entered. */

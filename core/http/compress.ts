@@ -8,7 +8,7 @@ import type { ServerResponse } from "node:http";
 import {
   brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip,
 } from "node:zlib";
-import type { Body, HeaderMap } from "./respond.ts";
+import type { Body, HeaderMap } from "./headers.ts";
 
 /** The encodings typhoon answers with. */
 export type Encoding = "br" | "gzip";

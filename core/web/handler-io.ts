@@ -2,14 +2,14 @@
  * The input side of a handler, as the base of `RequestHandler`: arguments, the JSON body,
  * cookies and Tornado-compatible signed cookies, XSRF protection, and the current user.
  */
-import { ErrorCode, HTTPError, MissingArgumentError, TyphoonError } from "./errors.ts";
-import { parseJson } from "./body.ts";
-import { serializeCookie, type CookieOptions } from "./cookies.ts";
-import { createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, xsrfTokensMatch, type SecretSpec } from "./signing.ts";
-import { escapeHtml } from "./respond.ts";
-import type { ArgumentMap } from "./body.ts";
+import { ErrorCode, HTTPError, MissingArgumentError, TyphoonError } from "../errors.ts";
+import { parseJson } from "../http/body.ts";
+import { serializeCookie, type CookieOptions } from "../http/cookies.ts";
+import { createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, xsrfTokensMatch, type SecretSpec } from "../http/signing.ts";
+import { escapeHtml } from "../http/error-page.ts";
+import type { ArgumentMap } from "../http/body.ts";
 import type { HTTPServerRequest } from "./request.ts";
-import type { AppSettings, Application } from "./app.ts";
+import type { ApplicationView, HandlerSettings } from "./settings.ts";
 
 // Tornado's _remove_control_chars_regex: controls other than \t\n\r are removed from arguments.
 const CONTROL_CHARS = /[\x00-\x08\x0e-\x1f]/g;
@@ -33,20 +33,20 @@ export interface GetSignedCookieOptions {
 /** The input half of a request handler. Not used on its own: extend `RequestHandler`. */
 export abstract class HandlerIO {
   /** The application this handler serves. */
-  readonly application: Application;
+  readonly application: ApplicationView;
   /** The request being handled. */
   readonly request: HTTPServerRequest;
   #newCookies: Map<string, string> | null = null;
   #currentUser: unknown = UNSET;
   #xsrfToken: string | null = null;
 
-  constructor(application: Application, request: HTTPServerRequest) {
+  constructor(application: ApplicationView, request: HTTPServerRequest) {
     this.application = application;
     this.request = request;
   }
 
   /** The application's settings. */
-  get settings(): AppSettings {
+  get settings(): HandlerSettings {
     return this.application.settings;
   }
 
@@ -191,7 +191,7 @@ export abstract class HandlerIO {
     if (this.#currentUser === UNSET) {
       const user = this.getCurrentUser();
       if (user instanceof Promise) {
-        throw new TyphoonError(ErrorCode.INVALID_OPTION, "getCurrentUser() is async: read currentUser from prepare() or later");
+        throw new TyphoonError(ErrorCode.CURRENT_USER_ASYNC, "getCurrentUser() is async: read currentUser from prepare() or later");
       }
       this.#currentUser = user ?? null;
     }
@@ -205,7 +205,7 @@ export abstract class HandlerIO {
   /** Where `@authenticated` sends anonymous users: the `loginUrl` setting. */
   getLoginUrl(): string {
     const url = this.settings.loginUrl;
-    if (url === undefined) throw new TyphoonError(ErrorCode.INVALID_OPTION, "Set the loginUrl setting to use @authenticated");
+    if (url === undefined) throw new TyphoonError(ErrorCode.SETTING_MISSING, "Set the loginUrl setting to use @authenticated");
     return url;
   }
 }

@@ -8,7 +8,7 @@
  * value itself.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** A signing secret: one string, or several keyed by key version (for key rotation). */
 export type SecretSpec = string | { [version: number]: string };
@@ -55,7 +55,7 @@ export function createSignedValue(secret: SecretSpec, name: string, value: strin
   options: CreateSignedValueOptions = {}): string {
   const version = options.version ?? 2;
   const seconds = (options.clock ?? defaultClock)();
-  if (!Number.isFinite(seconds)) throw new TyphoonError(ErrorCode.INVALID_OPTION, "clock() must return a finite number of seconds");
+  if (!Number.isFinite(seconds)) throw new TyphoonError(ErrorCode.SIGNED_VALUE, "clock() must return a finite number of seconds");
   const timestamp = String(Math.trunc(seconds));
   const encoded = (typeof value === "string" ? Buffer.from(value, "utf8") : value).toString("base64");
   if (version === 1) {
@@ -63,7 +63,7 @@ export function createSignedValue(secret: SecretSpec, name: string, value: strin
     const signature = hmacHex("sha1", secret, Buffer.from(name, "utf8"), Buffer.from(encoded), Buffer.from(timestamp));
     return `${encoded}|${timestamp}|${signature}`;
   }
-  if (version !== 2) throw new TyphoonError(ErrorCode.INVALID_OPTION, `unsupported signed value version ${String(version)}`);
+  if (version !== 2) throw new TyphoonError(ErrorCode.SIGNED_VALUE, `unsupported signed value version ${String(version)}`);
   const keyVersion = options.keyVersion;
   if (keyVersion !== undefined && !Number.isSafeInteger(keyVersion)) {
     throw new TyphoonError(ErrorCode.COOKIE_SECRET, `key version must be an integer, got ${String(keyVersion)}`);
@@ -95,7 +95,7 @@ export function decodeSignedValue(secret: SecretSpec, name: string, value: strin
   const maxAgeDays = options.maxAgeDays ?? 31;
   const minVersion = options.minVersion ?? 1;
   if (minVersion !== 1 && minVersion !== 2) {
-    throw new TyphoonError(ErrorCode.INVALID_OPTION, `unsupported minVersion ${String(minVersion)}`);
+    throw new TyphoonError(ErrorCode.SIGNED_VALUE, `unsupported minVersion ${String(minVersion)}`);
   }
   if (!value) return null;
   // Parse the UTF-8 bytes as latin1 so string offsets are byte offsets, as in Tornado.
@@ -127,8 +127,8 @@ export function getSignatureKeyVersion(value: string): number | null {
  * @param timestamp seconds since the epoch (default: now)
  */
 export function createXsrfToken(rawToken: Buffer = randomBytes(16), timestamp: number = defaultClock()): { token: string; raw: Buffer; timestamp: number } {
-  if (rawToken.length === 0) throw new TyphoonError(ErrorCode.INVALID_OPTION, "an XSRF token cannot be empty");
-  if (!Number.isFinite(timestamp)) throw new TyphoonError(ErrorCode.INVALID_OPTION, "XSRF timestamp must be a finite number of seconds");
+  if (rawToken.length === 0) throw new TyphoonError(ErrorCode.SIGNED_VALUE, "an XSRF token cannot be empty");
+  if (!Number.isFinite(timestamp)) throw new TyphoonError(ErrorCode.SIGNED_VALUE, "XSRF timestamp must be a finite number of seconds");
   const mask = randomBytes(4);
   const seconds = Math.trunc(timestamp);
   return { token: `2|${mask.toString("hex")}|${xorMask(mask, rawToken).toString("hex")}|${seconds}`, raw: rawToken, timestamp: seconds };

@@ -7,10 +7,10 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
 import type { BindAddress } from "./httpserver.ts";
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 import type { Scheduling } from "./process.ts";
 
 /** What a supervisor runs. */
@@ -67,7 +67,7 @@ export class Supervisor {
 
   /** Forks every child; resolves once all of them are ready. */
   async start(): Promise<void> {
-    if (supervising) throw new TyphoonError(ErrorCode.INVALID_OPTION, "This process already supervises children (start(n) or forkProcesses(n) was called twice)");
+    if (supervising) throw new TyphoonError(ErrorCode.SERVER_STATE, "This process already supervises children (start(n) or forkProcesses(n) was called twice)");
     supervising = true;
     const { scheduling, address } = this.#options;
     cluster.schedulingPolicy = scheduling === "shared" ? cluster.SCHED_NONE : cluster.SCHED_RR;

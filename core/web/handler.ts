@@ -4,21 +4,21 @@
  * Arguments, cookies, signed cookies, XSRF and users live in `handler-io.ts`, the base class.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ErrorCode, Finish, HTTPError, TyphoonError } from "./errors.ts";
-import { errorText, log } from "./log.ts";
-import { reportBlocking } from "./loop-monitor.ts";
-import type { BlockingWatch, InFlight } from "./blocking.ts";
-import { hasBody, receiveBody, receiveStream } from "./body.ts";
+import { ErrorCode, Finish, HTTPError, TyphoonError } from "../errors.ts";
+import { errorText, log } from "../log.ts";
+import { reportBlocking } from "../loop/loop-monitor.ts";
+import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
+import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
 import { SAFE_METHODS, allowedMethods, methodFunction, type Hook } from "./methods.ts";
-import {
-  bodyLength, checkHeader, errorPage, etagMatches, etagOf, isBodyless, joinChunks, sendHead, sendWhole,
-  type Body, type HeaderMap,
-} from "./respond.ts";
+import { bodyLength, checkHeader, isBodyless, joinChunks, type Body, type HeaderMap } from "../http/headers.ts";
+import { etagMatches, etagOf } from "../http/etag.ts";
+import { errorPage } from "../http/error-page.ts";
+import { sendHead, sendWhole } from "./respond.ts";
 import { HandlerIO } from "./handler-io.ts";
-import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "./compress.ts";
-import type { HTTPServerRequest } from "./request.ts";
-import type { ServerContext } from "./server-options.ts";
-import type { Application } from "./app.ts";
+import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "../http/compress.ts";
+import { setRequestBody, type HTTPServerRequest } from "./request.ts";
+import type { ServerContext } from "../server/options.ts";
+import type { ApplicationView } from "./settings.ts";
 
 /** What the application hands a handler besides the request. Internal to typhoon. */
 export interface HandlerContext {
@@ -30,6 +30,8 @@ export interface HandlerContext {
   readonly pathKwargs: Record<string, string | undefined>;
   /** The application's blocking watchdog, when `blockingThreshold` is set. */
   readonly watch?: BlockingWatch | undefined;
+  /** The application's access log (or `logFunction`), called once the request is finished. */
+  readonly logRequest: (handler: RequestHandler) => void;
 }
 
 // Hooks take whatever their subclass declares; they are called with the request's values.
@@ -73,7 +75,7 @@ export class RequestHandler extends HandlerIO {
   readonly #blockingThreshold: number | undefined;
   #inFlight: InFlight | null = null;
 
-  constructor(application: Application, request: HTTPServerRequest, ctx: HandlerContext) {
+  constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
     this.#ctx = ctx;
     this.pathArgs = ctx.pathArgs;
@@ -104,7 +106,10 @@ export class RequestHandler extends HandlerIO {
       if (isThenable(init)) await init;
       const fn = methodFunction(this, method);
       const streaming = (this.constructor as typeof RequestHandler).streamRequestBody;
-      if (!streaming && hasBody(req)) await receiveBody(this.request, this.#ctx.server);
+      if (!streaming && hasBody(req)) {
+        const { body, parsed } = await receiveBody(req, this.#ctx.server);
+        setRequestBody(this.request, body, parsed.arguments, parsed.files);
+      }
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
       if (this.getCurrentUser !== HandlerIO.prototype.getCurrentUser) {
         const user = this.#call("getCurrentUser", this.getCurrentUser, []);
@@ -159,7 +164,7 @@ export class RequestHandler extends HandlerIO {
 
   /** Sets the status code (and optionally the reason phrase). */
   setStatus(status: number, reason?: string): void {
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid status ${status}`);
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.STATUS_CODE, `Invalid status ${status}`);
     this.#status = status;
     this.#reason = reason === undefined ? undefined : checkHeader("Reason", reason);
   }
@@ -309,7 +314,7 @@ export class RequestHandler extends HandlerIO {
     if (this.#headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
     const code = status ?? (permanent ? 301 : 302);
     if (!Number.isInteger(code) || code < 300 || code > 399) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `redirect() status must be 3xx, got ${code}`);
+      throw new TyphoonError(ErrorCode.STATUS_CODE, `redirect() status must be 3xx, got ${code}`);
     }
     this.setStatus(code);
     this.setHeader("Location", url);
@@ -452,7 +457,7 @@ export class RequestHandler extends HandlerIO {
   }
 
   #afterFinish(): void {
-    this.application.logRequest(this);
+    this.#ctx.logRequest(this);
     try {
       const r = this.onFinish();
       if (isThenable(r)) r.then(undefined, (err: unknown) => log.error(`Exception in onFinish of ${this.#summary()}`, err));

@@ -7,9 +7,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { declaredTooLarge } from "./body.ts";
-import { ErrorCode, TyphoonError } from "./errors.ts";
-import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./server-options.ts";
+import { declaredTooLarge } from "../http/body.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
+import { DEFAULTS, serverContext, type HTTPServerOptions, type ServerContext } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 
 /** How long a connection answered with a client error may stay half-open (ms). */
@@ -56,7 +56,7 @@ export class HTTPServer {
   /** Binds and serves in this process; resolves when listening. */
   async listen(port: number, host?: string): Promise<void> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid port ${String(port)}`);
+      throw new TyphoonError(ErrorCode.SERVER_OPTION, `Invalid port ${String(port)}`);
     }
     const server = this.#create();
     await new Promise<void>((resolve, reject) => {
@@ -72,7 +72,7 @@ export class HTTPServer {
   /** Remembers the address for `start()`; nothing is opened yet. */
   bind(port: number, host?: string): void {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid port ${String(port)}`);
+      throw new TyphoonError(ErrorCode.SERVER_OPTION, `Invalid port ${String(port)}`);
     }
     this.#bound = { port, host };
   }
@@ -83,7 +83,7 @@ export class HTTPServer {
    * children. See `process.ts`.
    */
   start(numProcesses?: number, options: StartOptions = {}): Promise<void> {
-    if (this.#bound === null) return Promise.reject(new TyphoonError(ErrorCode.INVALID_OPTION, "Call bind(port) before start()"));
+    if (this.#bound === null) return Promise.reject(new TyphoonError(ErrorCode.SERVER_STATE, "Call bind(port) before start()"));
     // API.md: `start(numProcesses = 1)` (Tornado's default), and 0 or undefined mean one per CPU:
     // only an omitted argument can tell the two apart.
     const count = arguments.length === 0 ? 1 : numProcesses;
@@ -140,7 +140,7 @@ export class HTTPServer {
   }
 
   #create(): Server {
-    if (this.#server !== null) throw new TyphoonError(ErrorCode.INVALID_OPTION, "This HTTPServer is already listening");
+    if (this.#server !== null) throw new TyphoonError(ErrorCode.SERVER_STATE, "This HTTPServer is already listening");
     const o = this.options;
     const headersTimeout = o.headersTimeout ?? DEFAULTS.headersTimeout;
     const settings = {

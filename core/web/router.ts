@@ -8,7 +8,7 @@
  * at build time, in rule order (rules with no fixed segment sit at the root and are always tried).
  * Fully literal rules (`/`, `/health`) are compared as strings, never run as regexes.
  */
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** One compiled rule. `target` is whatever the caller routes to (a handler class, for the app). */
 export interface Route<T> {

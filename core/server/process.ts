@@ -7,11 +7,11 @@
 import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 import { drainListening } from "./drain.ts";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 import { acceptHandedConnections, CHILD_MESSAGE } from "./handoff.ts";
 import type { BindAddress, HTTPServer } from "./httpserver.ts";
-import { log } from "./log.ts";
-import { DEFAULTS } from "./server-options.ts";
+import { log } from "../log.ts";
+import { DEFAULTS } from "./options.ts";
 import { CHILD_ENV, Supervisor } from "./supervisor.ts";
 
 /**
@@ -87,7 +87,7 @@ export async function forkProcesses(numProcesses?: number, options: ForkOptions 
   }
   const fromEnv = process.env[CHILD_ENV.scheduling];
   const scheduling = resolveScheduling(options.scheduling ?? (fromEnv === "shared" ? "shared" : "round-robin"));
-  if (scheduling === "least-busy") throw new TyphoonError(ErrorCode.INVALID_OPTION, "forkProcesses: least-busy scheduling needs HTTPServer.start()");
+  if (scheduling === "least-busy") throw new TyphoonError(ErrorCode.PROCESS_OPTION, "forkProcesses: least-busy scheduling needs HTTPServer.start()");
   const supervisor = new Supervisor({
     count: processCount(numProcesses),
     maxRestarts: restartLimit(options.maxRestarts),
@@ -180,13 +180,13 @@ function shutdown(signal: NodeJS.Signals): void {
 
 function processCount(n: number | undefined): number {
   if (n === undefined || n === 0) return cpuCount();
-  if (!Number.isInteger(n) || n < 0) throw new TyphoonError(ErrorCode.INVALID_OPTION, `Invalid number of processes ${String(n)}`);
+  if (!Number.isInteger(n) || n < 0) throw new TyphoonError(ErrorCode.PROCESS_OPTION, `Invalid number of processes ${String(n)}`);
   return n;
 }
 
 function restartLimit(n: number | undefined): number {
   if (n === undefined) return 100;
-  if (!Number.isInteger(n) || n < 0) throw new TyphoonError(ErrorCode.INVALID_OPTION, `maxRestarts must be an integer ≥ 0, got ${String(n)}`);
+  if (!Number.isInteger(n) || n < 0) throw new TyphoonError(ErrorCode.PROCESS_OPTION, `maxRestarts must be an integer ≥ 0, got ${String(n)}`);
   return n;
 }
 
@@ -194,7 +194,7 @@ function restartLimit(n: number | undefined): number {
 function resolveScheduling(option: Scheduling | undefined): Scheduling {
   const chosen = option ?? process.env[CHILD_ENV.scheduling] ?? "least-busy";
   if (!(SCHEDULINGS as readonly string[]).includes(chosen)) {
-    throw new TyphoonError(ErrorCode.INVALID_OPTION, `scheduling must be one of ${SCHEDULINGS.join(", ")}, got ${chosen}`);
+    throw new TyphoonError(ErrorCode.PROCESS_OPTION, `scheduling must be one of ${SCHEDULINGS.join(", ")}, got ${chosen}`);
   }
   return chosen as Scheduling;
 }

@@ -7,8 +7,8 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { isIP } from "node:net";
-import { parseCookies } from "./cookies.ts";
-import { parseQueryString, type ArgumentMap, type FileMap } from "./body.ts";
+import { parseCookies } from "../http/cookies.ts";
+import { parseQueryString, type ArgumentMap, type FileMap } from "../http/body.ts";
 
 /** How the server that received the request interprets proxies. */
 export interface ProxyOptions {
@@ -19,6 +19,9 @@ export interface ProxyOptions {
 /**
  * An HTTP request, as parsed by typhoon. Tornado's `HTTPServerRequest`.
  */
+/** Sets a request's body and its parsed arguments (the lifecycle's body step). Internal. */
+export let setRequestBody: (request: HTTPServerRequest, body: Buffer, args: ArgumentMap, files: FileMap) => void;
+
 export class HTTPServerRequest {
   /** Node's underlying request, for code that needs the raw stream. */
   readonly raw: IncomingMessage;
@@ -103,12 +106,15 @@ export class HTTPServerRequest {
     return performance.now() - this.startTime;
   }
 
-  /** Sets the body and its parsed arguments (called by the lifecycle's body step). */
-  setBody(body: Buffer, args: ArgumentMap, files: FileMap): void {
-    this.body = body;
-    this.bodyArguments = args;
-    this.files = files;
-    this.#arguments = null;
+  static {
+    // The lifecycle's body step is the only writer of the body: a module function, not a
+    // public method, so the request's public face stays API.md's.
+    setRequestBody = (request, body, args, files) => {
+      request.body = body;
+      request.bodyArguments = args;
+      request.files = files;
+      request.#arguments = null;
+    };
   }
 
   // Tornado's HTTP1ServerConnection xheaders rules: the last X-Forwarded-For hop that is not a

@@ -10,7 +10,7 @@
  * and the reading falls back one period after the loop is free again, so shedding recovers alone.
  */
 import { createHistogram, performance, type EventLoopUtilization, type RecordableHistogram } from "node:perf_hooks";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** Event-loop delay percentiles (ms) and utilization (0..1) over the monitor's current window. */
 export interface LoopStats {
@@ -75,7 +75,7 @@ export class EventLoopMonitor implements LoopMonitor {
 
   constructor({ interval = 50, pauseWhenUnread = false }: EventLoopMonitorOptions = {}) {
     if (!(interval >= 1 && Number.isFinite(interval))) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `EventLoopMonitor interval must be >= 1 ms, got ${interval}`);
+      throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, `EventLoopMonitor interval must be >= 1 ms, got ${interval}`);
     }
     this.interval = interval;
     this.#pauseWhenUnread = pauseWhenUnread;

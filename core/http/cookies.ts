@@ -7,7 +7,7 @@
  * value needing quotes is quoted and octal-escaped exactly as Python does, and attributes come
  * in Morsel's order. Nothing that reaches a `Set-Cookie` header can split it.
  */
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** Options of {@link serializeCookie}, Tornado's `set_cookie` keyword arguments. */
 export interface CookieOptions {

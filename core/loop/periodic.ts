@@ -2,7 +2,7 @@
  * PeriodicCallback: calls a function every `callbackTime` ms on Tornado's exact schedule, and the
  * pure schedule arithmetic behind it ({@link nextTimeout}), kept apart so it is tested exactly.
  */
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 import { IOLoop, type TimeoutHandle } from "./ioloop.ts";
 
 /**
@@ -60,10 +60,10 @@ export class PeriodicCallback {
 
   constructor(fn: () => unknown, callbackTime: number, jitter = 0, options: PeriodicCallbackOptions = {}) {
     if (!(callbackTime > 0 && Number.isFinite(callbackTime))) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `PeriodicCallback must have a positive callbackTime, got ${callbackTime}`);
+      throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, `PeriodicCallback must have a positive callbackTime, got ${callbackTime}`);
     }
     if (!(jitter >= 0 && jitter < 2)) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `PeriodicCallback jitter must be in [0, 2), got ${jitter}`);
+      throw new TyphoonError(ErrorCode.TIMER_ARGUMENT, `PeriodicCallback jitter must be in [0, 2), got ${jitter}`);
     }
     this.#fn = fn;
     this.callbackTime = callbackTime;

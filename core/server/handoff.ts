@@ -11,7 +11,7 @@ import { Server as NetServer, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { drainHanded } from "./drain.ts";
 import type { BindAddress, HTTPServer } from "./httpserver.ts";
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 
 /** The key of every message typhoon sends between a supervisor and its children. */
 export const CHILD_MESSAGE = "typhoon";

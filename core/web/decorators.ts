@@ -2,7 +2,7 @@
  * Tornado's handler decorators as standard TypeScript decorators: `@authenticated`,
  * `@addslash` and `@removeslash` on methods, `@streamRequestBody` on the class.
  */
-import { HTTPError } from "./errors.ts";
+import { HTTPError } from "../errors.ts";
 import type { RequestHandler } from "./handler.ts";
 
 type Method<This, Args extends unknown[], R> = (this: This, ...args: Args) => R;

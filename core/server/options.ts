@@ -3,7 +3,7 @@
  * reads on every request (limits, proxy trust, whether the server is draining).
  */
 import type { SecureContextOptions, TlsOptions } from "node:tls";
-import { ErrorCode, TyphoonError } from "./errors.ts";
+import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** Options of `new HTTPServer(app, options)`. Sizes in bytes, times in ms. */
 export interface HTTPServerOptions {
@@ -58,7 +58,7 @@ export function serverContext(options: HTTPServerOptions = {}): ServerContext {
   for (const key of ["maxBodySize", "maxHeaderSize", "idleConnectionTimeout", "headersTimeout", "bodyTimeout", "drainTimeout"] as const) {
     const value = options[key];
     if (value !== undefined && !(typeof value === "number" && value >= 0 && !Number.isNaN(value))) {
-      throw new TyphoonError(ErrorCode.INVALID_OPTION, `HTTPServer option ${key} must be a number ≥ 0, got ${String(value)}`);
+      throw new TyphoonError(ErrorCode.SERVER_OPTION, `HTTPServer option ${key} must be a number ≥ 0, got ${String(value)}`);
     }
   }
   return {

@@ -2,8 +2,23 @@
  * Which HTTP methods a handler answers: the lifecycle's method check (405 with `Allow`), HEAD
  * through `get()` when there is no `head()`, and the default answer to OPTIONS.
  */
-import { HTTPError } from "./errors.ts";
-import type { RequestHandler } from "./handler.ts";
+import { HTTPError } from "../errors.ts";
+
+/** What the method check needs of a handler: its class's `supportedMethods` and its methods. */
+interface MethodTarget {
+  readonly constructor: Function;
+}
+
+/** What the default OPTIONS answer needs of a handler. */
+interface OptionsTarget extends MethodTarget {
+  setStatus(status: number): unknown;
+  setHeader(name: string, value: string): unknown;
+  finish(): unknown;
+}
+
+function supportedMethodsOf(handler: MethodTarget): readonly string[] {
+  return (handler.constructor as unknown as { supportedMethods: readonly string[] }).supportedMethods;
+}
 
 /** The HTTP methods a handler may implement. */
 export type HTTPMethod = "GET" | "HEAD" | "POST" | "DELETE" | "PATCH" | "PUT" | "OPTIONS";
@@ -18,9 +33,8 @@ export type Hook = (...args: never[]) => unknown;
  * The function that answers `method` on `handler`: its own method, `get()` for HEAD, or the
  * default OPTIONS answer. Not accepted (outside `supportedMethods`, or not implemented) → 405.
  */
-export function methodFunction(handler: RequestHandler, method: string): Hook {
-  const cls = handler.constructor as typeof RequestHandler;
-  if (!cls.supportedMethods.includes(method)) throw new HTTPError(405);
+export function methodFunction(handler: MethodTarget, method: string): Hook {
+  if (!supportedMethodsOf(handler).includes(method)) throw new HTTPError(405);
   const self = handler as unknown as Record<string, Hook | undefined>;
   let fn = self[method.toLowerCase()];
   if (typeof fn !== "function" && method === "HEAD") fn = self["get"];
@@ -29,7 +43,7 @@ export function methodFunction(handler: RequestHandler, method: string): Hook {
   throw new HTTPError(405);
 }
 
-function defaultOptions(this: RequestHandler): void {
+function defaultOptions(this: OptionsTarget): void {
   this.setStatus(204);
   this.setHeader("Allow", allowedMethods(this).join(", "));
   this.finish();
@@ -38,12 +52,12 @@ function defaultOptions(this: RequestHandler): void {
 const allowCache = new WeakMap<object, string[]>();
 
 /** The methods a handler class implements (HEAD with GET, OPTIONS always), for `Allow`. */
-export function allowedMethods(handler: RequestHandler): string[] {
-  const cls = handler.constructor as typeof RequestHandler;
+export function allowedMethods(handler: MethodTarget): string[] {
+  const cls = handler.constructor;
   let allowed = allowCache.get(cls);
   if (allowed === undefined) {
-    const proto = cls.prototype as unknown as Record<string, unknown>;
-    allowed = cls.supportedMethods.filter((m) => {
+    const proto = cls.prototype as Record<string, unknown>;
+    allowed = supportedMethodsOf(handler).filter((m) => {
       if (typeof proto[m.toLowerCase()] === "function") return true;
       return (m === "HEAD" && typeof proto["get"] === "function") || m === "OPTIONS";
     });

@@ -1,0 +1,52 @@
+/**
+ * Response headers and bodies as a handler buffers them: the types, header validation (RFC 9110
+ * §5.5, refused where a header is set, never when the head is written), bodyless statuses,
+ * lengths and joining of buffered chunks. Pure: nothing here writes to a socket.
+ */
+import { ErrorCode, TyphoonError } from "../errors.ts";
+
+/** Response headers, by lower-cased name. */
+export type HeaderMap = Record<string, string | string[]>;
+
+/** A body as buffered by a handler. */
+export type Body = string | Buffer;
+
+// RFC 9110 §5.5: a field value is visible characters, spaces and tabs; CR, LF, NUL and the other
+// controls are how header injection starts, so they are refused where the header is set. So is
+// anything past U+00FF: node refuses it only when the head is written, too late for a 500.
+const INVALID_VALUE = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Checks a header name and value, returning the value as a string. Throws `E_INVALID_HEADER`. */
+export function checkHeader(name: string, value: unknown): string {
+  if (!TOKEN.test(name)) throw new TyphoonError(ErrorCode.INVALID_HEADER, `Invalid header name ${JSON.stringify(name)}`);
+  let text: string;
+  if (typeof value === "string") text = value;
+  else if (typeof value === "number") text = String(value);
+  else if (value instanceof Date) text = value.toUTCString();
+  else throw new TyphoonError(ErrorCode.INVALID_HEADER, `Header ${name} must be a string, number or Date`);
+  if (INVALID_VALUE.test(text)) {
+    throw new TyphoonError(ErrorCode.INVALID_HEADER, `Header ${name} contains a control character (CR, LF, NUL ...)`);
+  }
+  return text;
+}
+
+/** Whether a status never carries a body (1xx, 204, 304). */
+export function isBodyless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+/** The byte length of a buffered body. */
+export function bodyLength(body: Body): number {
+  return typeof body === "string" ? Buffer.byteLength(body) : body.length;
+}
+
+/** Joins buffered chunks: one string when all are strings (the common case), else one Buffer. */
+export function joinChunks(chunks: Body[]): Body {
+  if (chunks.length === 0) return "";
+  if (chunks.length === 1) return chunks[0]!;
+  let allStrings = true;
+  for (const c of chunks) if (typeof c !== "string") allStrings = false;
+  if (allStrings) return (chunks as string[]).join("");
+  return Buffer.concat(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c)));
+}
