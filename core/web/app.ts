@@ -184,28 +184,34 @@ export class Application implements ApplicationView {
     return this.#router.match(path);
   }
 
-  /** Serves one request. Called by `HTTPServer` with its context; never throws. */
+  /**
+   * Serves one request. Called by `HTTPServer` with its context; never throws.
+   *
+   * The request path: it reads no header it does not need (node builds `req.headers` on first
+   * access; the error pages read `Accept` only when they are sent) and allocates nothing a
+   * plain route does not use (no group arrays for a literal route, no decoding copy when no
+   * group is percent-encoded).
+   */
   handle(req: IncomingMessage, res: ServerResponse, server: ServerContext): void {
     const target = req.url ?? "/";
     const q = target.indexOf("?");
     let path = q === -1 ? target : target.slice(0, q);
     const query = q === -1 ? "" : target.slice(q + 1);
-    const accept = req.headers.accept;
     if (path.charCodeAt(0) !== 47 /* "/" */) {
       const absolute = absolutePath(path);
-      if (absolute === null) return sendErrorPage(res, 400, accept, undefined, closing(server));
+      if (absolute === null) return sendErrorPage(res, 400, req.headers.accept, undefined, closing(server));
       path = absolute;
     }
     // RFC 9112 §3.2: more than one Host is a 400 (node would keep the first and drop the rest).
-    if (req.headers.host !== undefined && hostCount(req.rawHeaders) > 1) return sendErrorPage(res, 400, accept, undefined, true);
+    if (hostCount(req.rawHeaders) > 1) return sendErrorPage(res, 400, req.headers.accept, undefined, true);
     const maxDelay = this.settings.maxEventLoopDelay;
     if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
-      return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
+      return sendErrorPage(res, 503, req.headers.accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
     }
-    const match = this.find(req.headers.host, path);
+    const match = this.#hosts.length === 0 ? this.#router.match(path) : this.find(req.headers.host, path);
     let handler: HandlerClass;
     let initArgs: unknown;
-    let pathArgs: (string | undefined)[] = [];
+    let pathArgs = NO_GROUPS;
     let pathKwargs = noKwargs();
     if (match === null) {
       handler = this.settings.defaultHandlerClass ?? NotFoundHandler;
@@ -213,15 +219,17 @@ export class Application implements ApplicationView {
     } else {
       handler = match.route.target.handler;
       initArgs = match.route.target.initArgs;
-      try {
-        const decoded = match.groups.map(decodeGroup);
-        if (match.route.groupNames === null) pathArgs = decoded;
-        else {
-          pathKwargs = Object.create(null) as Record<string, string | undefined>;
-          match.route.groupNames.forEach((name, i) => { pathKwargs[name] = decoded[i]; });
+      if (match.groups.length > 0) {
+        try {
+          const decoded = decodeGroups(match.groups);
+          if (match.route.groupNames === null) pathArgs = decoded;
+          else {
+            pathKwargs = Object.create(null) as Record<string, string | undefined>;
+            match.route.groupNames.forEach((name, i) => { pathKwargs[name] = decoded[i]; });
+          }
+        } catch {
+          return sendErrorPage(res, 400, req.headers.accept, undefined, closing(server));
         }
-      } catch {
-        return sendErrorPage(res, 400, accept, undefined, closing(server));
       }
     }
     const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest };
@@ -232,7 +240,7 @@ export class Application implements ApplicationView {
       // A throwing constructor or setDefaultHeaders() runs in node's 'request' event: uncaught,
       // it would stop the process.
       log.error(`Uncaught exception constructing ${handler.name} for ${req.method ?? "GET"} ${target}`, err);
-      return sendErrorPage(res, 500, accept, undefined, closing(server));
+      return sendErrorPage(res, 500, req.headers.accept, undefined, closing(server));
     }
     void instance.execute();
   }
@@ -276,10 +284,20 @@ function isSpec(rule: Rule): rule is URLSpec {
   return !Array.isArray(rule);
 }
 
-// Captured groups are percent-decoded as UTF-8; `+` stays `+` (it is not a space in a path).
-function decodeGroup(value: string | undefined): string | undefined {
-  if (value === undefined || !value.includes("%")) return value;
-  return decodeURIComponent(value);
+/** The arguments of a route without groups: one frozen empty list, not a new one per request. */
+const NO_GROUPS: (string | undefined)[] = Object.freeze([]) as unknown as (string | undefined)[];
+
+/**
+ * Captured groups, percent-decoded as UTF-8 (`+` stays `+`: it is not a space in a path). The
+ * router's fresh list is returned as it is when no group has a `%` (the common case).
+ */
+function decodeGroups(groups: readonly (string | undefined)[]): (string | undefined)[] {
+  let decoded: (string | undefined)[] | null = null;
+  for (let i = 0; i < groups.length; i++) {
+    const value = groups[i];
+    if (value !== undefined && value.includes("%")) (decoded ??= [...groups])[i] = decodeURIComponent(value);
+  }
+  return decoded ?? (groups as (string | undefined)[]);
 }
 
 // Early error pages honour noKeepAlive and draining like a handler's response does.

@@ -16,6 +16,9 @@ const CONTROL_CHARS = /[\x00-\x08\x0e-\x1f]/g;
 
 const UNSET: unique symbol = Symbol("unset");
 
+/** What {@link HandlerIO.newCookieHeaders} returns when no cookie was set: no new list per request. */
+const NO_COOKIES: string[] = Object.freeze([]) as unknown as string[];
+
 /** Options of `setSignedCookie`. */
 export interface SignedCookieOptions extends CookieOptions {
   /** Default 30 days. */
@@ -134,7 +137,7 @@ export abstract class HandlerIO {
 
   /** The `Set-Cookie` header values set so far (used when the headers are written). */
   protected newCookieHeaders(): string[] {
-    return this.#newCookies === null ? [] : [...this.#newCookies.values()];
+    return this.#newCookies === null ? NO_COOKIES : [...this.#newCookies.values()];
   }
 
   #secret(): SecretSpec {
