@@ -9,9 +9,17 @@
  * - V8, the structured-clone wire format (`v8.Serializer`), for everything else: what
  *   `postMessage` carries, carried here. A `SharedArrayBuffer`, a view of one, or a buffer in the
  *   `transfer` list is not copied: it is handed over once on a side `MessagePort` (which shares
- *   or moves memory, never copies it) and the frame refers to it by index.
+ *   or moves memory, never copies it) and the frame refers to it by index. A shared buffer the
+ *   thread already has (see `shared.ts`) is named by its id instead, with no message at all.
+ *
+ * Large payloads do not stream through the ring (whose every crossing costs copies and wake-ups):
+ * a copied view of {@link LARGE_VIEW_BYTES} or more is copied once into memory of its own, which
+ * is then moved (transferred) beside the frame; a V8 body of {@link LARGE_BODY_BYTES} or more
+ * (a long string, a big object) is moved beside the frame in one piece, and the frame in the ring
+ * only says where it is.
  */
 import v8 from "node:v8";
+import type { SharedIds, SharedLookup } from "./shared.ts";
 
 /** Frame types. */
 export const FrameType = { CALL: 1, OK: 2, ERROR: 3 } as const;
@@ -21,9 +29,20 @@ export const FLAG_SIDE = 1;
 
 const ENC_FAST = 0;
 const ENC_V8 = 1;
+/** V8 encoding whose body is a moved side buffer; the frame holds its side index (u32). */
+const ENC_V8_SIDE = 2;
+
+/** A copied (not shared, not transferred) view at least this large is moved beside the frame. */
+export const LARGE_VIEW_BYTES = 64 * 1024;
+/** An encoded V8 body at least this large is moved beside the frame instead of written to the ring. */
+export const LARGE_BODY_BYTES = 256 * 1024;
+/** Strings longer than this (UTF-16 units) take the V8 path, so a long one can go beside the frame. */
+const FAST_STRING_MAX = 16 * 1024;
 
 /** Marks a view whose memory is shared or transferred rather than copied. */
 const REF_VIEW = 0x7ffffff0;
+/** Marks a view of a shared buffer the other side already holds, named by its registry id. */
+const REF_SHARED = 0x7ffffff1;
 
 /** Memory handed over beside a frame: shared buffers, and buffers being transferred. */
 export type SideBuffer = SharedArrayBuffer | ArrayBuffer;
@@ -79,11 +98,25 @@ function substituteShared(value: unknown, seen = new Map<object, unknown>()): un
 class ValueSerializer extends v8.DefaultSerializer {
   readonly #side: SideBuffer[];
   readonly #transfer: ReadonlySet<ArrayBuffer>;
+  readonly #shared: SharedIds | undefined;
+  /** Copies of large views made by this serializer: moved to the other side, never shared. */
+  readonly moved: ArrayBuffer[] = [];
 
-  constructor(side: SideBuffer[], transfer: ReadonlySet<ArrayBuffer>) {
+  constructor(side: SideBuffer[], transfer: ReadonlySet<ArrayBuffer>, shared: SharedIds | undefined) {
     super();
     this.#side = side;
     this.#transfer = transfer;
+    this.#shared = shared;
+  }
+
+  /** Writes a reference to shared or moved memory: by registry id if it has one, else by side index. */
+  #writeRef(index: number, buffer: SideBuffer, byteOffset: number, byteLength: number): void {
+    const id = buffer instanceof SharedArrayBuffer ? this.#shared?.idOf(buffer) : undefined;
+    this.writeUint32(id === undefined ? REF_VIEW : REF_SHARED);
+    this.writeUint32(index);
+    this.writeUint32(id ?? this.#sideIndex(buffer));
+    this.writeUint32(byteOffset);
+    this.writeUint32(byteLength);
   }
 
   #sideIndex(buffer: SideBuffer): number {
@@ -102,19 +135,19 @@ class ValueSerializer extends v8.DefaultSerializer {
     const index = viewTypeIndex(view);
     if (index < 0) throw new TypeError(`${view.constructor.name} could not be cloned`);
     if (wholeBuffers.has(view)) {
-      this.writeUint32(REF_VIEW);
-      this.writeUint32(WHOLE_BUFFER);
-      this.writeUint32(this.#sideIndex(buffer));
-      this.writeUint32(0);
-      this.writeUint32(view.byteLength);
+      this.#writeRef(WHOLE_BUFFER, buffer, 0, view.byteLength);
       return;
     }
     if (buffer instanceof SharedArrayBuffer || this.#transfer.has(buffer)) {
-      this.writeUint32(REF_VIEW);
-      this.writeUint32(index);
-      this.writeUint32(this.#sideIndex(buffer));
-      this.writeUint32(view.byteOffset);
-      this.writeUint32(view.byteLength);
+      this.#writeRef(index, buffer, view.byteOffset, view.byteLength);
+      return;
+    }
+    if (view.byteLength >= LARGE_VIEW_BYTES) {
+      // One copy into memory of its own, which then moves to the other thread: cheaper than the
+      // bytes crossing the ring (and than structured clone's copy on each side).
+      const copy = (buffer as ArrayBuffer).slice(view.byteOffset, view.byteOffset + view.byteLength);
+      this.moved.push(copy);
+      this.#writeRef(index, copy, 0, view.byteLength);
       return;
     }
     // Node's own layout for a copied view: type, length, bytes.
@@ -126,23 +159,32 @@ class ValueSerializer extends v8.DefaultSerializer {
 
 class ValueDeserializer extends v8.DefaultDeserializer {
   readonly #side: readonly SideBuffer[];
+  readonly #shared: SharedLookup | undefined;
 
-  constructor(data: Buffer, side: readonly SideBuffer[]) {
+  constructor(data: Buffer, side: readonly SideBuffer[], shared: SharedLookup | undefined) {
     super(data);
     this.#side = side;
+    this.#shared = shared;
     // A SharedArrayBuffer is accepted here at run time (the typings say ArrayBuffer only).
     side.forEach((buffer, id) => this.transferArrayBuffer(id, buffer as ArrayBuffer));
   }
 
+  #referred(byId: boolean): SideBuffer {
+    const at = this.readUint32();
+    const buffer = byId ? this.#shared?.byId(at) : this.#side[at];
+    if (buffer === undefined) throw new TypeError(`Executor frame refers to a buffer it was not given (${byId ? "id" : "index"} ${at})`);
+    return buffer;
+  }
+
   _readHostObject(): ArrayBufferView {
     const tag = this.readUint32();
-    const refers = tag === REF_VIEW;
+    const byId = tag === REF_SHARED;
+    const refers = tag === REF_VIEW || byId;
     const index = refers ? this.readUint32() : tag;
     if (index === WHOLE_BUFFER) {
-      const buffer = this.#side[this.readUint32()];
+      const buffer = this.#referred(byId);
       this.readUint32();
       this.readUint32();
-      if (buffer === undefined) throw new TypeError("Executor frame refers to a buffer it was not given");
       // V8 wants a host object here; the buffer itself is what the sender passed.
       return buffer as unknown as ArrayBufferView;
     }
@@ -150,8 +192,7 @@ class ValueDeserializer extends v8.DefaultDeserializer {
     if (ctor === undefined) throw new TypeError(`Unknown view type ${index} in executor frame`);
     const per = "BYTES_PER_ELEMENT" in ctor ? Number(ctor.BYTES_PER_ELEMENT) : 1;
     if (refers) {
-      const buffer = this.#side[this.readUint32()];
-      if (buffer === undefined) throw new TypeError("Executor frame refers to a buffer it was not given");
+      const buffer = this.#referred(byId);
       const byteOffset = this.readUint32();
       const byteLength = this.readUint32();
       return index === 10 ? Buffer.from(buffer, byteOffset, byteLength) : new ctor(buffer, byteOffset, byteLength / per);
@@ -165,7 +206,8 @@ class ValueDeserializer extends v8.DefaultDeserializer {
 
 function isFast(value: unknown): boolean {
   const type = typeof value;
-  return value === null || type === "number" || type === "string" || type === "boolean" || type === "undefined";
+  return value === null || type === "number" || type === "boolean" || type === "undefined"
+    || (type === "string" && (value as string).length <= FAST_STRING_MAX);
 }
 
 /**
@@ -179,6 +221,8 @@ export class FrameEncoder {
   side: SideBuffer[] = [];
   /** The subset of {@link side} to transfer rather than share. */
   transfer: ArrayBuffer[] = [];
+  /** Ids for shared buffers the other side already holds (or is given before the frame). */
+  shared: SharedIds | undefined;
 
   /** A CALL frame: run task `name` (pre-encoded) with `args`. */
   call(id: number, name: Buffer, args: readonly unknown[], transfer?: readonly ArrayBuffer[]): Buffer {
@@ -226,7 +270,8 @@ export class FrameEncoder {
   }
 
   #values(list: readonly unknown[], transfer: readonly ArrayBuffer[] | undefined): void {
-    if ((transfer === undefined || transfer.length === 0) && list.length < 256 && list.every(isFast)) {
+    if ((transfer === undefined || transfer.length === 0) && list.length < 256
+      && list.every((value) => isFast(value) || this.#sharedId(value) !== undefined)) {
       this.#buf[10] = ENC_FAST;
       this.#ensure(1);
       this.#buf[this.#len++] = list.length;
@@ -234,21 +279,52 @@ export class FrameEncoder {
       return;
     }
     this.#buf[10] = ENC_V8;
-    const serializer = new ValueSerializer(this.side, new Set(transfer ?? []));
+    const serializer = new ValueSerializer(this.side, new Set(transfer ?? []), this.shared);
     for (const buffer of transfer ?? []) serializer.transferArrayBuffer(this.side.push(buffer) - 1, buffer);
     serializer.writeHeader();
     serializer.writeValue(substituteShared(list));
     const bytes = serializer.releaseBuffer();
+    this.transfer = [...(transfer ?? []), ...serializer.moved];
+    if (bytes.length >= LARGE_BODY_BYTES) {
+      // Handed over in one piece: the body's own memory moves to the other thread.
+      const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length
+        ? bytes.buffer as ArrayBuffer
+        : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+      this.#buf[10] = ENC_V8_SIDE;
+      this.#ensure(4);
+      this.#len = this.#buf.writeUInt32LE(this.side.push(own) - 1, this.#len);
+      this.transfer.push(own);
+      return;
+    }
     this.#ensure(bytes.length);
     bytes.copy(this.#buf, this.#len);
     this.#len += bytes.length;
-    this.transfer = [...(transfer ?? [])];
+  }
+
+  /**
+   * The registry id of a `SharedArrayBuffer`, or of the buffer under a view of one, when the other
+   * side holds it: such a value needs no V8 serializer, just its id, offset and length.
+   */
+  #sharedId(value: unknown): number | undefined {
+    if (this.shared === undefined || typeof value !== "object" || value === null) return undefined;
+    if (value instanceof SharedArrayBuffer) return this.shared.idOf(value);
+    if (!ArrayBuffer.isView(value) || !(value.buffer instanceof SharedArrayBuffer) || viewTypeIndex(value) < 0) return undefined;
+    return this.shared.idOf(value.buffer);
   }
 
   #fast(value: unknown): void {
-    this.#ensure(9);
+    this.#ensure(18);
     const buf = this.#buf;
-    if (value === undefined) buf[this.#len++] = 0;
+    if (typeof value === "object" && value !== null) {
+      // Checked by #sharedId: a SharedArrayBuffer, or a view of one, that has an id.
+      const whole = value instanceof SharedArrayBuffer;
+      const view = value as ArrayBufferView;
+      buf[this.#len++] = 7;
+      buf[this.#len++] = whole ? WHOLE_BUFFER : viewTypeIndex(view);
+      this.#len = buf.writeUInt32LE(this.#sharedId(value) ?? 0, this.#len);
+      this.#len = buf.writeUInt32LE(whole ? 0 : view.byteOffset, this.#len);
+      this.#len = buf.writeUInt32LE(whole ? 0 : view.byteLength, this.#len);
+    } else if (value === undefined) buf[this.#len++] = 0;
     else if (value === null) buf[this.#len++] = 1;
     else if (value === true) buf[this.#len++] = 2;
     else if (value === false) buf[this.#len++] = 3;
@@ -301,12 +377,22 @@ export function readHead(buf: Buffer, start: number): FrameHead {
 }
 
 /** Decodes the values of a frame whose body is `buf[start, end)`, given its head. */
-export function decodeValues(buf: Buffer, start: number, end: number, head: FrameHead, side: readonly SideBuffer[]): unknown[] {
+export function decodeValues(buf: Buffer, start: number, end: number, head: FrameHead, side: readonly SideBuffer[],
+  shared?: SharedLookup): unknown[] {
   let at = head.valuesAt;
-  if (buf[start + 6] === ENC_V8) {
-    // Copied out first: the frame may live in ring memory the writer is about to reuse.
-    const data = Buffer.from(buf.subarray(at, end));
-    const deserializer = new ValueDeserializer(data, side);
+  const encoding = buf[start + 6];
+  if (encoding === ENC_V8 || encoding === ENC_V8_SIDE) {
+    let data: Buffer;
+    if (encoding === ENC_V8_SIDE) {
+      const body = side[buf.readUInt32LE(at)];
+      if (!(body instanceof ArrayBuffer)) throw new TypeError("Executor frame refers to a body it was not given");
+      // Moved here, so ours to read in place.
+      data = Buffer.from(body);
+    } else {
+      // Copied out first: the frame may live in ring memory the writer is about to reuse.
+      data = Buffer.from(buf.subarray(at, end));
+    }
+    const deserializer = new ValueDeserializer(data, side, shared);
     deserializer.readHeader();
     const list = deserializer.readValue();
     if (!Array.isArray(list)) throw new TypeError("Executor frame does not hold a list of values");
@@ -322,7 +408,20 @@ export function decodeValues(buf: Buffer, start: number, end: number, head: Fram
     else if (tag === 3) list[i] = false;
     else if (tag === 4) { list[i] = buf.readInt32LE(at); at += 4; }
     else if (tag === 5) { list[i] = buf.readDoubleLE(at); at += 8; }
-    else {
+    else if (tag === 7) {
+      const index = buf[at] ?? 0;
+      const id = buf.readUInt32LE(at + 1);
+      const buffer = shared?.byId(id);
+      if (buffer === undefined) throw new TypeError(`Executor frame refers to a buffer it was not given (id ${id})`);
+      const byteOffset = buf.readUInt32LE(at + 5);
+      const byteLength = buf.readUInt32LE(at + 9);
+      at += 13;
+      const ctor = VIEW_TYPES[index];
+      if (index === WHOLE_BUFFER) list[i] = buffer;
+      else if (index === 10) list[i] = Buffer.from(buffer, byteOffset, byteLength);
+      else if (ctor === undefined) throw new TypeError(`Unknown view type ${index} in executor frame`);
+      else list[i] = new ctor(buffer, byteOffset, byteLength / ("BYTES_PER_ELEMENT" in ctor ? Number(ctor.BYTES_PER_ELEMENT) : 1));
+    } else {
       const len = buf.readUInt32LE(at);
       list[i] = buf.toString("utf8", at + 4, at + 4 + len);
       at += 4 + len;

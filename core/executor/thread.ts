@@ -12,6 +12,7 @@ import type { ExecutorError } from "../errors.ts";
 import { CANCELS, FrameReader, Ring, RUNNING } from "./channel.ts";
 import { decodeValues, FLAG_SIDE, FrameEncoder, FrameType, readHead, type SideBuffer } from "./codec.ts";
 import { deathError, describeError, reviveError } from "./failure.ts";
+import { SharedOut } from "./shared.ts";
 import type { SideMessage, WorkerInit } from "./worker.ts";
 
 /** A call as the thread sees it. */
@@ -68,6 +69,8 @@ export class WorkerThread<J extends Job> {
   readonly #fromWorker = Ring.create();
   readonly #reader = new FrameReader(this.#fromWorker);
   readonly #encoder = new FrameEncoder();
+  /** Shared buffers this thread was given, named by id in later frames (see `shared.ts`). */
+  readonly #shared = new SharedOut((id) => this.#forget(id));
   readonly #port: MessagePort;
   readonly #writeQueue: Buffer[] = [];
   #writeOffset = 0;
@@ -86,6 +89,7 @@ export class WorkerThread<J extends Job> {
 
   constructor(spec: ThreadSpec, events: ThreadEvents<J>) {
     this.#events = events;
+    this.#encoder.shared = this.#shared;
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const workerData: WorkerInit = {
@@ -118,7 +122,19 @@ export class WorkerThread<J extends Job> {
 
   /** Writes `job` to the thread. Throws (and sends nothing) if its arguments cannot be cloned. */
   send(job: J): void {
-    const frame = this.#encoder.call(job.id, encodeName(job.name), job.args, job.transfer);
+    let frame: Buffer;
+    try {
+      frame = this.#encoder.call(job.id, encodeName(job.name), job.args, job.transfer);
+    } catch (error) {
+      this.#shared.discardFresh();
+      throw error;
+    }
+    const fresh = this.#shared.takeFresh();
+    if (fresh.length > 0) {
+      // Shared once under their new ids; this frame and later ones only name them.
+      const message: SideMessage = { kind: "share", list: fresh };
+      this.#port.postMessage(message);
+    }
     if (this.#encoder.side.length > 0) {
       const message: SideMessage = { kind: "buffers", list: this.#encoder.side };
       this.#port.postMessage(message, this.#encoder.transfer);
@@ -146,6 +162,15 @@ export class WorkerThread<J extends Job> {
     this.#port.postMessage(message);
     Atomics.add(this.#toWorker.ctrl, CANCELS, 1);
     return Atomics.load(this.#toWorker.ctrl, RUNNING) === job.id;
+  }
+
+  /** Lets the thread drop its handle on a shared buffer the main thread no longer holds. */
+  #forget(id: number): void {
+    if (!this.alive) return;
+    const message: SideMessage = { kind: "forget", id };
+    this.#port.postMessage(message);
+    // The thread looks at its side port when this counter moves (see worker.ts).
+    Atomics.add(this.#toWorker.ctrl, CANCELS, 1);
   }
 
   /** Terminates the thread; `reason` becomes the message of the error its running call gets. */
@@ -210,7 +235,7 @@ export class WorkerThread<J extends Job> {
       let value: unknown;
       try {
         const side = (head.flags & FLAG_SIDE) !== 0 ? this.#takeSideBuffers() : [];
-        const decoded = decodeValues(view.buf, view.start, view.end, head, side)[0];
+        const decoded = decodeValues(view.buf, view.start, view.end, head, side, this.#shared)[0];
         value = ok ? decoded : reviveError(decoded);
       } catch (error) {
         ok = false;

@@ -12,6 +12,7 @@ import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { CANCELS, FrameReader, Ring, RUNNING, type FrameView } from "./channel.ts";
 import { decodeValues, FLAG_SIDE, FrameEncoder, readHead, type SideBuffer } from "./codec.ts";
 import { describeError } from "./failure.ts";
+import { SharedIn, type SharedLookup } from "./shared.ts";
 
 /** What the pool gives a new thread. */
 export interface WorkerInit {
@@ -23,7 +24,8 @@ export interface WorkerInit {
 }
 
 /** Messages on the side port, main → worker. */
-export type SideMessage = { kind: "buffers"; list: SideBuffer[] } | { kind: "cancel"; id: number };
+export type SideMessage = { kind: "buffers"; list: SideBuffer[] } | { kind: "cancel"; id: number }
+  | { kind: "share"; list: [number, SharedArrayBuffer][] } | { kind: "forget"; id: number };
 
 /** How long an idle thread blocks before it yields to its event loop. */
 const HOT_WAIT_MS = 5;
@@ -39,6 +41,16 @@ const input = new Ring(init.toWorker);
 const output = new Ring(init.fromWorker);
 const reader = new FrameReader(input);
 const encoder = new FrameEncoder();
+/** Shared buffers the main thread gave this thread, by id (see `shared.ts`). */
+const shared = new SharedIn();
+encoder.shared = shared;
+/** An id not known yet was shared on the side port just before its frame: read the port, look again. */
+const sharedLookup: SharedLookup = {
+  byId: (id) => {
+    if (shared.byId(id) === undefined) pollSide();
+    return shared.byId(id);
+  },
+};
 const tasks: Record<string, unknown> = await import(init.taskModule);
 
 const sideBuffers: SideBuffer[][] = [];
@@ -51,6 +63,8 @@ function pollSide(): void {
   for (let got = receiveMessageOnPort(init.port); got !== undefined; got = receiveMessageOnPort(init.port)) {
     const message = got.message as SideMessage;
     if (message.kind === "cancel") cancelled.add(message.id);
+    else if (message.kind === "share") for (const [id, buffer] of message.list) shared.add(id, buffer);
+    else if (message.kind === "forget") shared.forget(message.id);
     else sideBuffers.push(message.list);
   }
 }
@@ -98,9 +112,10 @@ function run(view: FrameView): Promise<void> | undefined {
   const head = readHead(view.buf, view.start);
   let args: unknown[] = [];
   let decodeError: unknown;
+  shared.beginCall();
   try {
     const side = (head.flags & FLAG_SIDE) !== 0 ? takeSideBuffers() : [];
-    args = decodeValues(view.buf, view.start, view.end, head, side);
+    args = decodeValues(view.buf, view.start, view.end, head, side, sharedLookup);
   } catch (error) {
     decodeError = error;
   }

@@ -43,12 +43,22 @@ export function etagOf(body: Body): string {
   }
   a = Math.imul(a ^ (a >>> 16), 0x85ebca6b) ^ Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
   b = Math.imul(b ^ (b >>> 16), 0x85ebca6b) ^ Math.imul(a ^ (a >>> 13), 0xc2b2ae35);
-  // A byte table beats toString(16) + padStart by ~7× (measured), which matters at this scale.
-  return '"' + length + "-" + HEX[a >>> 24] + HEX[(a >>> 16) & 255] + HEX[(a >>> 8) & 255] + HEX[a & 255]
-    + HEX[b >>> 24] + HEX[(b >>> 16) & 255] + HEX[(b >>> 8) & 255] + HEX[b & 255] + '"';
+  // `"<length>-<16 hex digits>"` written as bytes and read back as one flat string: a string
+  // concatenated from pieces is a rope that node's header check and head writer must flatten
+  // again (measured: cheaper in total than a byte table of hex pairs joined with `+`).
+  let at = 0;
+  SCRATCH[at++] = 0x22;
+  at += SCRATCH.write(String(length), at, "latin1");
+  SCRATCH[at++] = 0x2d;
+  for (let shift = 28; shift >= 0; shift -= 4) SCRATCH[at++] = HEX_DIGITS[(a >>> shift) & 15]!;
+  for (let shift = 28; shift >= 0; shift -= 4) SCRATCH[at++] = HEX_DIGITS[(b >>> shift) & 15]!;
+  SCRATCH[at++] = 0x22;
+  return SCRATCH.toString("latin1", 0, at);
 }
 
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** The bytes of an ETag being built (at most 2 + 4 + 1 + 16 for bodies up to {@link SMALL_BODY}). */
+const SCRATCH = Buffer.allocUnsafeSlow(32);
+const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 
 /** Whether `If-None-Match` matches `etag` (weak comparison, `*`, comma lists). RFC 9110 §13.1.2. */
 export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {

@@ -7,6 +7,7 @@
  * stuck in CPU work, so a fast request waits behind a slow one. A child whose heartbeat is late
  * is stuck, whatever it said last; it gets no connection while another child answers.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Server as NetServer, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { drainHanded } from "./drain.ts";
@@ -19,8 +20,6 @@ export const CHILD_MESSAGE = "typhoon";
 
 /** How often a child reports its load (ms). */
 const HEARTBEAT_MS = 20;
-/** At most one report per this many ms when requests start, and one when they are all done (ms). */
-const REQUEST_REPORT_MS = 10;
 /** A child not heard from for this long is taken to be stuck in CPU work (ms). */
 const STALL_MS = 3 * HEARTBEAT_MS;
 /** Connections held while no child is ready (during a restart) before new ones are refused. */
@@ -168,25 +167,37 @@ export function acceptHandedConnections(server: ServerHandle): Intake {
   const sockets = new Set<Socket>();
   let inflight = 0;
   let received = 0;
-  let reportedStartAt = -Infinity;
-  let reportedIdleAt = -Infinity;
+  // Start and idle reports are throttled by the heartbeat (one of each per beat at most), not by
+  // reading the clock: a request then costs a counter, not two clock reads and a listener.
+  let startReported = false;
+  let idleReported = false;
   const report = (): void => {
     if (process.connected) process.send?.({ [CHILD_MESSAGE]: "load", inflight, open: sockets.size, received });
   };
-  // Before the app's listener: a request that turns into CPU work must be reported before it
-  // starts; and being idle again, so the supervisor can tell this child from a stuck one.
-  // Throttled, so that a fast hello-world stream does not send a message per request.
-  http.prependListener("request", (_req, res) => {
-    if (++inflight === 1 && performance.now() - reportedStartAt >= REQUEST_REPORT_MS) {
-      reportedStartAt = performance.now();
+  const beat = (): void => {
+    startReported = false;
+    idleReported = false;
+    report();
+  };
+  const finished = (): void => {
+    if (--inflight === 0 && !idleReported) {
+      idleReported = true;
       report();
     }
-    res.once("close", () => {
-      if (--inflight === 0 && performance.now() - reportedIdleAt >= REQUEST_REPORT_MS) {
-        reportedIdleAt = performance.now();
-        report();
-      }
-    });
+  };
+  // Around the app's listener: a request that turns into CPU work must be reported before it
+  // starts; and being idle again, so the supervisor can tell this child from a stuck one. A
+  // response the app finished synchronously is counted out at once, without a close listener.
+  const serve = http.listeners("request") as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  http.removeAllListeners("request");
+  http.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (++inflight === 1 && !startReported) {
+      startReported = true;
+      report();
+    }
+    for (const listener of serve) listener.call(http, req, res);
+    if (res.writableEnded) finished();
+    else res.once("close", finished);
   });
   process.on("message", (message: unknown, handle: unknown) => {
     if (messageKind(message) !== "conn" || !(handle instanceof Socket)) return;
@@ -196,7 +207,7 @@ export function acceptHandedConnections(server: ServerHandle): Intake {
     report();
     http.emit("connection", handle);
   });
-  const heartbeat = setInterval(report, HEARTBEAT_MS);
+  const heartbeat = setInterval(beat, HEARTBEAT_MS);
   heartbeat.unref();
   return { drain: (timeout) => drainHanded(server, http, sockets, timeout) };
 }

@@ -235,30 +235,29 @@ export class Application implements ApplicationView {
     const q = target.indexOf("?");
     let path = q === -1 ? target : target.slice(0, q);
     const query = q === -1 ? "" : target.slice(q + 1);
-    const accept = req.headers.accept;
     if (path.charCodeAt(0) !== 47 /* "/" */) {
       const absolute = absolutePath(path);
-      if (absolute === null) return sendErrorPage(res, 400, accept, undefined, closing(server));
+      if (absolute === null) return sendErrorPage(res, 400, req.headers.accept, undefined, closing(server));
       path = absolute;
     }
     // RFC 9112 §3.2: more than one Host, or one with whitespace (Tornado), is a 400 (node would
     // keep the first Host and drop the rest).
     const host = req.headers.host;
     if (host !== undefined && (host.includes(" ") || host.includes("\t") || hostCount(req.rawHeaders) > 1)) {
-      return sendErrorPage(res, 400, accept, undefined, true);
+      return sendErrorPage(res, 400, req.headers.accept, undefined, true);
     }
     // RFC 9112 §6.1: a transfer coding other than chunked is not implemented (501); its body
     // cannot be framed, so the connection is closed after the answer.
     const coding = req.headers["transfer-encoding"];
-    if (coding !== undefined && coding.toLowerCase() !== "chunked") return sendErrorPage(res, 501, accept, undefined, true);
+    if (coding !== undefined && coding.toLowerCase() !== "chunked") return sendErrorPage(res, 501, req.headers.accept, undefined, true);
     const maxDelay = this.settings.maxEventLoopDelay;
     if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
-      return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
+      return sendErrorPage(res, 503, req.headers.accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
     }
     const match = this.#find(host, path, req.headers["x-real-ip"] !== undefined);
     let handler: HandlerClass;
     let initArgs: unknown;
-    let pathArgs: (string | undefined)[] = [];
+    let pathArgs = NO_GROUPS;
     let pathKwargs = noKwargs();
     let rawGroups = false;
     if (match === null) {
@@ -270,14 +269,14 @@ export class Application implements ApplicationView {
       // A handler with its own decodeArgument decodes the groups' bytes itself (Tornado).
       rawGroups = match.groups.length > 0 && handler.prototype.decodeArgument !== RequestHandler.prototype.decodeArgument;
       try {
-        const decoded = rawGroups ? [...match.groups] : match.groups.map(decodeGroup);
+        const decoded = rawGroups ? [...match.groups] : decodeGroups(match.groups);
         if (match.route.groupNames === null) pathArgs = decoded;
         else {
           pathKwargs = Object.create(null) as Record<string, string | undefined>;
           match.route.groupNames.forEach((name, i) => { pathKwargs[name] = decoded[i]; });
         }
       } catch {
-        return sendErrorPage(res, 400, accept, undefined, closing(server));
+        return sendErrorPage(res, 400, req.headers.accept, undefined, closing(server));
       }
     }
     // The route label of logs and metrics: the rule's name or pattern, never the raw path.
@@ -292,7 +291,7 @@ export class Application implements ApplicationView {
       // A throwing constructor or setDefaultHeaders() runs in node's 'request' event: uncaught,
       // it would stop the process.
       log.error(`Uncaught exception constructing ${handler.name} for ${req.method ?? "GET"} ${target}`, err);
-      return sendErrorPage(res, 500, accept, undefined, closing(server));
+      return sendErrorPage(res, 500, req.headers.accept, undefined, closing(server));
     }
     if (this.#metrics !== null) this.#metrics.inFlight++;
     void instance.execute();
@@ -372,10 +371,20 @@ function isSpec(rule: Rule): rule is URLSpec {
   return !Array.isArray(rule);
 }
 
-// Captured groups are percent-decoded as UTF-8; `+` stays `+` (it is not a space in a path).
-function decodeGroup(value: string | undefined): string | undefined {
-  if (value === undefined || !value.includes("%")) return value;
-  return decodeURIComponent(value);
+/** The arguments of a route without groups: one frozen empty list, not a new one per request. */
+const NO_GROUPS: (string | undefined)[] = Object.freeze([]) as unknown as (string | undefined)[];
+
+/**
+ * Captured groups, percent-decoded as UTF-8 (`+` stays `+`: it is not a space in a path). The
+ * router's fresh list is returned as it is when no group has a `%` (the common case).
+ */
+function decodeGroups(groups: readonly (string | undefined)[]): (string | undefined)[] {
+  let decoded: (string | undefined)[] | null = null;
+  for (let i = 0; i < groups.length; i++) {
+    const value = groups[i];
+    if (value !== undefined && value.includes("%")) (decoded ??= [...groups])[i] = decodeURIComponent(value);
+  }
+  return decoded ?? (groups as (string | undefined)[]);
 }
 
 // Early error pages honour noKeepAlive and draining like a handler's response does.

@@ -28,6 +28,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
 }
 
+/** What {@link HandlerIO.newCookieHeaders} returns when no cookie was set: no new list per request. */
+const NO_COOKIES: string[] = Object.freeze([]) as unknown as string[];
+
 /** Options of `setSignedCookie`. */
 export interface SignedCookieOptions extends CookieOptions {
   /** Default 30 days. */
@@ -187,7 +190,7 @@ export abstract class HandlerIO {
 
   /** The `Set-Cookie` header values set so far (used when the headers are written). */
   protected newCookieHeaders(): string[] {
-    return this.#newCookies === null ? [] : [...this.#newCookies.values()];
+    return this.#newCookies === null ? NO_COOKIES : [...this.#newCookies.values()];
   }
 
   #secret(): SecretSpec {

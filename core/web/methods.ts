@@ -23,6 +23,11 @@ function supportedMethodsOf(handler: MethodTarget): readonly string[] {
 /** The HTTP methods a handler may implement. */
 export type HTTPMethod = "GET" | "HEAD" | "POST" | "DELETE" | "PATCH" | "PUT" | "OPTIONS";
 
+/** The standard methods' names in lower case: the hook names, without a `toLowerCase()` per request. */
+export const LOWER_METHODS: Readonly<Record<string, string>> = Object.freeze({
+  GET: "get", HEAD: "head", POST: "post", DELETE: "delete", PATCH: "patch", PUT: "put", OPTIONS: "options",
+});
+
 /** Methods that never need an XSRF token. */
 export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -44,7 +49,7 @@ export function checkSupported(handler: MethodTarget, method: string): void {
  */
 export function methodFunction(handler: MethodTarget, method: string): Hook {
   const self = handler as unknown as Record<string, Hook | undefined>;
-  let fn = self[method.toLowerCase()];
+  let fn = self[LOWER_METHODS[method] ?? method.toLowerCase()];
   if (typeof fn !== "function" && method === "HEAD") fn = self["get"];
   if (typeof fn === "function") return fn;
   if (method === "OPTIONS") return defaultOptions;

@@ -3,7 +3,9 @@
  * address (with `xheaders` behind a proxy), body and its arguments, files and cookies.
  *
  * Everything that costs something to parse (query arguments, cookies) is parsed on first use,
- * so a handler that never reads them never pays for them.
+ * so a handler that never reads them never pays for them. The same holds for what costs an
+ * object or a string per request (the headers object node builds on first access, the client
+ * address, the version, the empty argument maps): read on first use, then kept.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { isIP } from "node:net";
@@ -38,28 +40,13 @@ export class HTTPServerRequest {
   readonly path: string;
   /** The query string without `?` (empty when there is none). */
   readonly query: string;
-  /** `HTTP/1.1` or `HTTP/1.0`. */
-  readonly version: string;
-  readonly headers: IncomingHttpHeaders;
-  /** The client's address; with `xheaders`, the one the proxy reports. */
-  remoteIp: string;
-  /** `http` or `https`; with `xheaders`, the one the proxy reports. */
-  protocol: string;
-  /** The `Host` header, or `127.0.0.1` when absent. */
-  readonly host: string;
-  /** The lower-cased host without its port. */
-  get hostName(): string {
-    return (this.#hostName ??= hostNameOf(this.host));
-  }
-  /** The whole body (empty until read, and for streaming handlers). */
-  body: Buffer = EMPTY;
-  /** Arguments from a form-urlencoded, multipart or JSON-object body. */
-  bodyArguments: ArgumentMap = Object.create(null) as ArgumentMap;
-  /** Uploaded files of a multipart body, by field name. */
-  files: FileMap = Object.create(null) as FileMap;
   /** Monotonic milliseconds (`performance.now()`) when the request arrived. */
   readonly startTime: number;
 
+  #remoteIp: string | null = null;
+  #protocol: string | null = null;
+  #bodyArguments: ArgumentMap | null = null;
+  #files: FileMap | null = null;
   #queryArguments: ArgumentMap | null = null;
   #arguments: ArgumentMap | null = null;
   #cookies: Record<string, string> | null = null;
@@ -72,13 +59,68 @@ export class HTTPServerRequest {
     this.uri = req.url ?? "/";
     this.path = path;
     this.query = query;
-    this.version = req.httpVersion === "1.1" ? "HTTP/1.1" : `HTTP/${req.httpVersion}`;
-    this.headers = req.headers;
-    this.remoteIp = plainAddress(req.socket?.remoteAddress);
-    this.protocol = isEncrypted(req) ? "https" : "http";
-    this.host = req.headers.host ?? "127.0.0.1";
     this.startTime = performance.now();
     if (proxy !== null && proxy.xheaders) this.#applyXHeaders(proxy.trustedDownstream);
+  }
+
+  /** `HTTP/1.1` or `HTTP/1.0`. */
+  get version(): string {
+    const version = this.raw.httpVersion;
+    return version === "1.1" ? "HTTP/1.1" : `HTTP/${version}`;
+  }
+
+  /** The request headers, by lower-cased name (node builds this object on first access). */
+  get headers(): IncomingHttpHeaders {
+    return this.raw.headers;
+  }
+
+  /** The client's address; with `xheaders`, the one the proxy reports. */
+  get remoteIp(): string {
+    return (this.#remoteIp ??= plainAddress(this.raw.socket?.remoteAddress));
+  }
+
+  set remoteIp(ip: string) {
+    this.#remoteIp = ip;
+  }
+
+  /** `http` or `https`; with `xheaders`, the one the proxy reports. */
+  get protocol(): string {
+    return (this.#protocol ??= isEncrypted(this.raw) ? "https" : "http");
+  }
+
+  set protocol(protocol: string) {
+    this.#protocol = protocol;
+  }
+
+  /** The `Host` header, or `127.0.0.1` when absent. */
+  get host(): string {
+    return this.raw.headers.host ?? "127.0.0.1";
+  }
+
+  /** The lower-cased host without its port. */
+  get hostName(): string {
+    return (this.#hostName ??= hostNameOf(this.host));
+  }
+
+  /** The whole body (empty until read, and for streaming handlers). */
+  body: Buffer = EMPTY;
+
+  /** Arguments from a form-urlencoded, multipart or JSON-object body. */
+  get bodyArguments(): ArgumentMap {
+    return (this.#bodyArguments ??= Object.create(null) as ArgumentMap);
+  }
+
+  set bodyArguments(args: ArgumentMap) {
+    this.#bodyArguments = args;
+  }
+
+  /** Uploaded files of a multipart body, by field name. */
+  get files(): FileMap {
+    return (this.#files ??= Object.create(null) as FileMap);
+  }
+
+  set files(files: FileMap) {
+    this.#files = files;
   }
 
   /** Query arguments; in the query string `+` is a space. Invalid percent-encoding → 400. */

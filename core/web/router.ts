@@ -68,7 +68,7 @@ export class Router<T> {
     for (let i = 0; i < candidates.length; i++) {
       const route = candidates[i]!;
       if (route.literal !== null) {
-        if (route.literal === path) return { route, groups: [] };
+        if (route.literal === path) return { route, groups: NO_GROUPS };
         continue;
       }
       const m = route.regex.exec(path);
@@ -151,6 +151,9 @@ export class Router<T> {
     return root;
   }
 }
+
+/** The groups of a literal route: one frozen empty list. */
+const NO_GROUPS: readonly (string | undefined)[] = Object.freeze([]);
 
 interface RouteNode<T> {
   readonly children: Map<string, RouteNode<T>>;

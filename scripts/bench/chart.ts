@@ -51,7 +51,7 @@ export function barChart(results: Results): string {
       + `font-family="Helvetica, Arial, sans-serif" font-size="13">`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     `<text x="16" y="28" font-size="18" font-weight="bold">typhoon vs the peer measured in the same run</text>`,
-    `<text x="16" y="48" font-size="12" fill="#333">right of 1×: typhoon ahead; left: behind (log scale; for rows where lower is better the ratio is inverted)</text>`,
+    `<text x="16" y="48" font-size="12" fill="#333">right of 1×: typhoon ahead; left: behind (log scale; HTTP rows: requests per server CPU-second; lower-is-better rows inverted)</text>`,
     `<text x="16" y="66" font-size="11" fill="#555">${escapeXml(describeRun(run))}</text>`,
   ];
   for (let p = lo; p <= hi; p++) {

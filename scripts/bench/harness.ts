@@ -33,6 +33,12 @@ export interface Row {
    */
   typhoonCpuUs?: number;
   peerCpuUs?: number;
+  /**
+   * Requests per second of typhoon and the peer, when the row's own figures are something else
+   * (HTTP rows lead with requests per server CPU-second, req/s beside them).
+   */
+  typhoonRps?: number;
+  peerRps?: number;
 }
 
 /** A server under test: one peer script serving one scenario. */
@@ -52,6 +58,8 @@ export interface Target {
   readonly path: string;
   /** A request other than a plain GET (e.g. a JSON POST). */
   readonly request?: LoadRequest;
+  /** Requests in flight per connection (HTTP/1.1 pipelining); default 1. */
+  readonly pipelining?: number;
 }
 
 /** Method, headers and body of the request a target is loaded with. */
@@ -167,15 +175,16 @@ function processCpuSeconds(pid: number): number {
 }
 
 /**
- * One autocannon run, on core 1 unless `pin` is false (a server spanning both cores);
- * resolves to requests per second and in total. Any non-2xx or error fails it.
+ * One autocannon run, on core 1 unless `pin` is false (a server spanning both cores), with
+ * `pipelining` requests in flight per connection (HTTP/1.1 pipelining; 1: none); resolves to
+ * requests per second and in total. Any non-2xx or error fails it.
  */
 export function load(port: number, path: string, seconds: number, connections: number, pin = true,
-  request?: LoadRequest): Promise<{ rps: number; total: number }> {
+  request?: LoadRequest, pipelining = 1): Promise<{ rps: number; total: number }> {
   const extra = request === undefined ? [] : ["-m", request.method,
     ...Object.entries(request.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}=${v}`]),
     ...(request.body === undefined ? [] : ["-b", request.body])];
-  const command = [process.execPath, autocannonBin, "-j", "-n", "-c", String(connections),
+  const command = [process.execPath, autocannonBin, "-j", "-n", "-c", String(connections), "-p", String(pipelining),
     "-d", String(seconds), ...extra, `http://127.0.0.1:${port}${path}`];
   const [cmd, ...args] = pin ? pinned(1, command) : command;
   return new Promise((resolve, reject) => {
@@ -214,14 +223,14 @@ export async function measure(targets: readonly Target[], options: LoadOptions,
     for (const { server } of targets) {
       if (!servers.has(specKey(server))) servers.set(specKey(server), await startServer(server));
     }
-    for (const t of targets) await load(servers.get(specKey(t.server))!.port, t.path, options.warmupSeconds, options.connections, true, t.request);
+    for (const t of targets) await load(servers.get(specKey(t.server))!.port, t.path, options.warmupSeconds, options.connections, true, t.request, t.pipelining);
     const samples = new Map<string, Samples>(targets.map((t) => [t.key, { rps: [], cpu: [], cpuUs: [] }]));
     for (let round = 0; round < options.rounds; round++) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
         const server = servers.get(specKey(t.server))!;
         const cpuBefore = server.cpuSeconds();
-        const { rps, total } = await load(server.port, t.path, options.seconds, options.connections, true, t.request);
+        const { rps, total } = await load(server.port, t.path, options.seconds, options.connections, true, t.request, t.pipelining);
         const cpuSeconds = server.cpuSeconds() - cpuBefore;
         const s = samples.get(t.key)!;
         s.rps.push(rps);

@@ -1,6 +1,7 @@
 /**
  * How suite results are written down: the terminal table, the Markdown table the README includes,
  * and the JSON record. Every row shows typhoon, the peer measured in the same run, and the ratio.
+ * HTTP rows lead with requests per server CPU-second (unit `req/CPU-s`), req/s beside them.
  */
 import { availableParallelism, cpus } from "node:os";
 import type { Row } from "./harness.ts";
@@ -78,12 +79,24 @@ function cpuCell(row: Row): string {
   return row.typhoonCpuUs === undefined || row.peerCpuUs === undefined ? "" : `${row.typhoonCpuUs} / ${row.peerCpuUs}`;
 }
 
+/** Requests per second of typhoon and the peer, for rows whose own figures are per CPU-second. */
+function rpsCell(row: Row): string {
+  return row.typhoonRps === undefined || row.peerRps === undefined ? "" : `${formatNumber(row.typhoonRps)} / ${formatNumber(row.peerRps)}`;
+}
+
+/** The throughput ratio in req/s (typhoon ÷ peer), or `""` without req/s figures. */
+export function rpsRatio(row: Row): string {
+  if (row.typhoonRps === undefined || row.peerRps === undefined || row.peerRps <= 0) return "";
+  return formatRatio(row.typhoonRps / row.peerRps);
+}
+
 /** The table for the terminal: aligned columns, one row per comparison, notes below. */
 export function textTable(results: Results): string {
-  const header = ["benchmark", "typhoon", "peer", "peer figure", "ratio", "target", "µs cpu/req (t / p)", "ratio by cpu"];
+  const header = ["benchmark", "typhoon", "peer", "peer figure", "ratio", "target", "µs cpu/req (t / p)", "ratio by cpu",
+    "req/s (t / p)", "ratio by req/s"];
   const body = results.rows.map((r) => [r.name, `${formatNumber(r.typhoon)} ${r.unit}`, r.peerName,
-    `${formatNumber(r.peer)} ${r.unit}`, formatRatio(r.ratio), verdict(r), cpuCell(r), cpuRatio(r)]);
-  const right = new Set([1, 3, 4, 6, 7]);
+    `${formatNumber(r.peer)} ${r.unit}`, formatRatio(r.ratio), verdict(r), cpuCell(r), cpuRatio(r), rpsCell(r), rpsRatio(r)]);
+  const right = new Set([1, 3, 4, 6, 7, 8, 9]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
   const notes = results.rows.flatMap((r) => (r.note === undefined ? [] : [`  ${r.name} vs ${r.peerName}: ${r.note}`]));
@@ -98,13 +111,15 @@ function cell(text: string): string {
 /** The Markdown table the README includes (`bench-results/latest.md`). */
 export function markdownTable(results: Results): string {
   const lines = [
-    "| benchmark | typhoon | peer | peer figure | ratio | target | µs CPU/req (typhoon / peer) | ratio by CPU |",
-    "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: |",
+    "| benchmark | typhoon | peer | peer figure | ratio | target | µs CPU/req (typhoon / peer) | ratio by CPU | req/s (typhoon / peer) | ratio by req/s |",
+    "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ...results.rows.map((r) => `| ${cell(r.name)} | ${formatNumber(r.typhoon)} ${cell(r.unit)} | ${cell(r.peerName)} | `
-      + `${formatNumber(r.peer)} ${cell(r.unit)} | ${formatRatio(r.ratio)} | ${cell(verdict(r))} | ${cpuCell(r)} | ${cpuRatio(r)} |`),
+      + `${formatNumber(r.peer)} ${cell(r.unit)} | ${formatRatio(r.ratio)} | ${cell(verdict(r))} | ${cpuCell(r)} | ${cpuRatio(r)} | `
+      + `${rpsCell(r)} | ${rpsRatio(r)} |`),
     "",
-    `<sub>${cell(describeRun(results.run))}. Ratio: typhoon ÷ peer in req/s. Ratio by CPU: peer ÷ typhoon in server `
-      + `CPU time per request, steadier when neighbours share the machine.</sub>`,
+    `<sub>${cell(describeRun(results.run))}. Ratio: typhoon ÷ peer in the row's unit; req/CPU-s is requests served ÷ the `
+      + `server process's user + system CPU seconds, which moves far less than req/s when neighbours share the machine. `
+      + `Ratio by CPU: peer ÷ typhoon in server CPU time per request. Ratio by req/s: typhoon ÷ peer in requests per second.</sub>`,
   ];
   const notes = results.rows.filter((r) => r.note !== undefined);
   if (notes.length > 0) {

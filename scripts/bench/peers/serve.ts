@@ -6,13 +6,19 @@
 import type { AddressInfo, Server } from "node:net";
 
 /** The workloads a peer may serve; each peer says which it supports. */
-export type Scenario = "hello" | "json" | "group" | "routes" | "prefixed";
+export type Scenario = "hello" | "json" | "plaintext" | "group" | "routes" | "prefixed";
 
 /** The text every hello-world server answers. */
 export const HELLO = "Hello, world";
 
-/** The object every JSON server answers. */
-export const JSON_BODY = { message: "Hello, world" };
+/** The object every JSON server answers at `/json` (TechEmpower's JSON test). */
+export const JSON_BODY = { message: "Hello, World!" };
+
+/** The `text/plain` body every server answers at `/plaintext` (TechEmpower's plaintext test, loaded pipelined). */
+export const PLAINTEXT = "Hello, World!";
+
+/** Requests in flight per connection on `/plaintext`, as TechEmpower loads it. */
+export const PLAINTEXT_PIPELINING = 16;
 
 /** How many rules the route-table scenario registers. */
 export const ROUTE_COUNT = 500;

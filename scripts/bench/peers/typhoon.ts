@@ -3,7 +3,7 @@
  * `HTTPServer.listen` in one process.
  */
 import { Application, RequestHandler, type Rule } from "../../../core/index.ts";
-import { HELLO, JSON_BODY, PREFIX, routeTable, scenarioArg } from "./serve.ts";
+import { HELLO, JSON_BODY, PLAINTEXT, PREFIX, routeTable, scenarioArg } from "./serve.ts";
 
 class HelloHandler extends RequestHandler {
   get(): void {
@@ -14,6 +14,13 @@ class HelloHandler extends RequestHandler {
 class JsonHandler extends RequestHandler {
   get(): void {
     this.write(JSON_BODY);
+  }
+}
+
+class PlaintextHandler extends RequestHandler {
+  get(): void {
+    this.setHeader("Content-Type", "text/plain");
+    this.write(PLAINTEXT);
   }
 }
 
@@ -29,9 +36,10 @@ class ResourceHandler extends RequestHandler {
   }
 }
 
-const scenario = scenarioArg(["hello", "json", "group", "routes", "prefixed"]);
+const scenario = scenarioArg(["hello", "json", "plaintext", "group", "routes", "prefixed"]);
 const rules: Rule[] = scenario === "hello" ? [["/", HelloHandler]]
   : scenario === "json" ? [["/json", JsonHandler]]
+  : scenario === "plaintext" ? [["/plaintext", PlaintextHandler]]
   : scenario === "group" ? [["/users/(\\d+)", UserHandler]]
   : routeTable(scenario === "prefixed" ? PREFIX : "").map((prefix): Rule => [`${prefix}/(\\d+)`, ResourceHandler]);
 
