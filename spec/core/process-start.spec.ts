@@ -25,10 +25,10 @@ t.test("start(0) forks one child per CPU, with task ids 0..cpuCount()-1, and eac
     pids.add(Number(pid));
   }
   t.equal(pids.size, n, `${n} distinct child processes`);
-  // Every child is forked before start() resolves: the supervisor's live children, counted by
-  // the OS, are exactly those.
-  const children = execFileSync("ps", ["-o", "pid=", "--ppid", String(fx.pid)], { encoding: "utf8" })
-    .split("\n").map((l) => l.trim()).filter((l) => l !== "").map(Number);
+  // Every child is forked before start() resolves: the supervisor's live children running the
+  // app, counted by the OS, are exactly those (tsx may also run an esbuild helper process).
+  const children = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(fx.pid)], { encoding: "utf8" })
+    .split("\n").map((l) => l.trim()).filter((l) => l.includes("cluster-app.ts")).map((l) => Number(l.split(" ")[0]));
   t.same(new Set(children), pids, "the supervisor has exactly cpuCount() children, no more");
   const reply = await get(port, "/");
   t.equal(reply.status, 200, "they serve the port");
