@@ -12,10 +12,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-import { canPin, type Row } from "./harness.ts";
+import { canPin, load as loadFor, measurePerCpu, pinned, type Row } from "./harness.ts";
 
 export type { Row };
 
@@ -50,12 +49,9 @@ async function serve(variant: Variant): Promise<void> {
   process.stdout.write(`listening ${server.address()!.port} ${controlPort}\n`);
 }
 
-function pin(core: number, command: string[]): string[] {
-  return canPin() ? ["taskset", "-c", String(core), ...command] : command;
-}
 
 async function startServer(variant: Variant): Promise<Server> {
-  const [cmd, ...args] = pin(0, [process.execPath, "--import", "tsx", self, "--serve", variant]);
+  const [cmd, ...args] = pinned(0, [process.execPath, "--import", "tsx", self, "--serve", variant]);
   const child = spawn(cmd!, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   const [port, controlPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = "";
@@ -70,40 +66,6 @@ async function startServer(variant: Variant): Promise<Server> {
   return { child, port, controlPort };
 }
 
-/** One autocannon run against `port`, pinned to core 1: requests completed and seconds taken. */
-function load(port: number, seconds: number, connections: number): Promise<{ requests: number; seconds: number }> {
-  const bin = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
-  const [cmd, ...args] = pin(1, [process.execPath, bin, "-j", "-n", "-c", String(connections), "-d", String(seconds),
-    `http://127.0.0.1:${port}/`]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "ignore"] });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
-    child.once("exit", (code) => {
-      try {
-        const result = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
-        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
-        resolve({ requests: result.requests.total, seconds: result.duration });
-      } catch (error) {
-        reject(new Error(`autocannon failed (exit ${code}): ${String(error)}`));
-      }
-    });
-  });
-}
-
-/** CPU seconds (user + system) the server process has used so far, asked on its control port. */
-async function cpuSeconds(server: Server): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${server.controlPort}/`);
-  return Number(await res.text()) / 1e6;
-}
-
-/** Loads one server and reports wall-clock req/s and requests per CPU-second of the server. */
-async function measure(server: Server, seconds: number, connections: number): Promise<{ wall: number; perCpu: number }> {
-  const cpuBefore = await cpuSeconds(server);
-  const { requests, seconds: took } = await load(server.port, seconds, connections);
-  const cpu = (await cpuSeconds(server)) - cpuBefore;
-  return { wall: requests / took, perCpu: requests / cpu };
-}
 
 interface Server {
   child: ChildProcess;
@@ -142,7 +104,7 @@ export async function runBlockingHttpBench({
       servers.set(name, await startServer(name === "off (control)" ? "off" : name));
       servers.set(`${name} peer`, await startServer("off"));
     }
-    for (const server of servers.values()) await load(server.port, 2, connections); // warm-up: JIT, pools
+    for (const server of servers.values()) await loadFor(server.port, "/", 2, connections); // warm-up: JIT, pools
     type Series = { wall: number[]; perCpu: number[]; peerWall: number[]; peerPerCpu: number[] };
     const samples = new Map<string, Series>(PAIRS.map((name) => [name, { wall: [], perCpu: [], peerWall: [], peerPerCpu: [] }]));
     for (let round = 0; round < rounds; round++) {
@@ -151,8 +113,8 @@ export async function runBlockingHttpBench({
         const peer = servers.get(`${name} peer`)!;
         // Alternate which load generator starts first.
         const [on, off] = round % 2 === 0
-          ? await Promise.all([measure(subject, seconds, connections), measure(peer, seconds, connections)])
-          : await Promise.all([measure(peer, seconds, connections), measure(subject, seconds, connections)]).then(([p, q]) => [q, p] as const);
+          ? await Promise.all([measurePerCpu(subject, seconds, connections), measurePerCpu(peer, seconds, connections)])
+          : await Promise.all([measurePerCpu(peer, seconds, connections), measurePerCpu(subject, seconds, connections)]).then(([p, q]) => [q, p] as const);
         const s = samples.get(name)!;
         s.wall.push(on.wall);
         s.perCpu.push(on.perCpu);

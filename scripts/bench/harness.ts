@@ -246,3 +246,21 @@ export async function measure(targets: readonly Target[], options: LoadOptions,
     await stopServers(servers.values());
   }
 }
+
+/** CPU seconds (user + system) a bench server has used so far, asked on its control port. */
+export async function serverCpuSeconds(controlPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${controlPort}/`);
+  return Number(await res.text()) / 1e6;
+}
+
+/**
+ * Loads a server that reports its own CPU time on `controlPort` (see `serverCpuSeconds`):
+ * wall-clock req/s and requests per server CPU-second, the figure that holds on a shared machine.
+ */
+export async function measurePerCpu(server: { port: number; controlPort: number }, seconds: number, connections: number): Promise<{ wall: number; perCpu: number }> {
+  const cpuBefore = await serverCpuSeconds(server.controlPort);
+  const { rps, total } = await load(server.port, "/", seconds, connections);
+  const cpu = (await serverCpuSeconds(server.controlPort)) - cpuBefore;
+  return { wall: rps, perCpu: total / cpu };
+}
+

@@ -16,9 +16,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { openSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { canPin, type Row } from "./harness.ts";
+import { load as loadFor, measurePerCpu, pinned, type Row } from "./harness.ts";
 
 export type { Row };
 
@@ -65,12 +64,9 @@ interface Server {
   controlPort: number;
 }
 
-function pin(core: number, command: string[]): string[] {
-  return canPin() ? ["taskset", "-c", String(core), ...command] : command;
-}
 
 async function startServer(variant: Variant): Promise<Server> {
-  const [cmd, ...args] = pin(0, [process.execPath, "--import", "tsx", self, "--serve", variant]);
+  const [cmd, ...args] = pinned(0, [process.execPath, "--import", "tsx", self, "--serve", variant]);
   const devNull = openSync("/dev/null", "w");
   const child = spawn(cmd!, args, { cwd: root, stdio: ["ignore", devNull, "inherit", "ipc"] });
   const { port, controlPort } = await new Promise<{ port: number; controlPort: number }>((resolve, reject) => {
@@ -81,38 +77,6 @@ async function startServer(variant: Variant): Promise<Server> {
   return { child, port, controlPort };
 }
 
-/** One autocannon run against `port`, pinned to core 1: requests completed and seconds taken. */
-function load(port: number, seconds: number, connections: number): Promise<{ requests: number; seconds: number }> {
-  const bin = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
-  const [cmd, ...args] = pin(1, [process.execPath, bin, "-j", "-n", "-c", String(connections), "-d", String(seconds),
-    `http://127.0.0.1:${port}/`]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "ignore"] });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
-    child.once("exit", (code) => {
-      try {
-        const result = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
-        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
-        resolve({ requests: result.requests.total, seconds: result.duration });
-      } catch (error) {
-        reject(new Error(`autocannon failed (exit ${code}): ${String(error)}`));
-      }
-    });
-  });
-}
-
-async function cpuSeconds(server: Server): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${server.controlPort}/`);
-  return Number(await res.text()) / 1e6;
-}
-
-async function measure(server: Server, seconds: number, connections: number): Promise<{ wall: number; perCpu: number }> {
-  const before = await cpuSeconds(server);
-  const { requests, seconds: took } = await load(server.port, seconds, connections);
-  const cpu = (await cpuSeconds(server)) - before;
-  return { wall: requests / took, perCpu: requests / cpu };
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -147,10 +111,10 @@ export async function runOpsBench({
       const subject = await startServer(pair.subject);
       const peer = await startServer(pair.peer);
       servers.push(subject, peer);
-      await Promise.all([load(subject.port, 2, connections), load(peer.port, 2, connections)]);
+      await Promise.all([loadFor(subject.port, "/", 2, connections), loadFor(peer.port, "/", 2, connections)]);
       const s = { wall: [] as number[], perCpu: [] as number[], peerWall: [] as number[], peerPerCpu: [] as number[] };
       for (let round = 0; round < rounds; round++) {
-        const [on, off] = await Promise.all([measure(subject, seconds, connections), measure(peer, seconds, connections)]);
+        const [on, off] = await Promise.all([measurePerCpu(subject, seconds, connections), measurePerCpu(peer, seconds, connections)]);
         s.wall.push(on.wall);
         s.perCpu.push(on.perCpu);
         s.peerWall.push(off.wall);
