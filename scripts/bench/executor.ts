@@ -200,7 +200,7 @@ export async function runExecutorExperiment(n = 5): Promise<ExperimentResult> {
   class ThreadSleepHandler extends RequestHandler {
     async get(units: string): Promise<void> { this.write(`Awake! ${await pool.submit<number>("spin", Number(units))}`); }
   }
-  const server = new HTTPServer(new Application([["/", MainHandler], ["/tsleep/(\\d+)", ThreadSleepHandler]]));
+  const server = new HTTPServer(new Application([["/", MainHandler], ["/tsleep/(\\d+)", ThreadSleepHandler]], { accessLog: false }));
   await server.listen(0, "127.0.0.1");
   const port = server.address()!.port;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });

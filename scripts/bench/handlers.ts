@@ -48,7 +48,7 @@ async function serve(kind: string, dir: string): Promise<void> {
   if (kind === "typhoon") {
     const app = new Application([
       ["/s/(.*)", StaticFileHandler, { path: dir }], ["/page", PageHandler], ["/ws", EchoHandler],
-    ], { compressResponse: true, etag: false });
+    ], { compressResponse: true, etag: false, accessLog: false });
     const server = await app.listen(0, "127.0.0.1");
     ready(server.address()!.port);
   } else if (kind === "express") {

@@ -44,7 +44,7 @@ async function serve(): Promise<void> {
   class WorkHandler extends RequestHandler {
     get(): void { this.write(`done ${spin(work)} ${process.pid}`); }
   }
-  const server = new HTTPServer(new Application([["/", HelloHandler], ["/work", WorkHandler]]));
+  const server = new HTTPServer(new Application([["/", HelloHandler], ["/work", WorkHandler]], { accessLog: false }));
   server.bind(Number(process.env["PORT"]), "127.0.0.1");
   const scheduling = process.env["SCHEDULING"] as Variant["scheduling"];
   await server.start(Number(process.env["PROCESSES"]), scheduling === undefined ? {} : { scheduling });

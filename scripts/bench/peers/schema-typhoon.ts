@@ -30,5 +30,5 @@ class PlainReportHandler extends RequestHandler {
 }
 
 const rules = [["/items", ItemsHandler], ["/report", ReportHandler], ["/report-plain", PlainReportHandler]] as const;
-const server = await new Application(rules).listen(0, "127.0.0.1");
+const server = await new Application(rules, { accessLog: false }).listen(0, "127.0.0.1"); // as Fastify's logger is off
 process.stdout.write(`listening ${server.address()!.port}\n`);
