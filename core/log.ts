@@ -36,7 +36,7 @@ export interface Logger {
 /** The older form of a log destination: one call per record, the message as text. */
 export type LogSink = (level: LogLevel, message: string) => void;
 
-/** Where the default logger writes: anything with `write(text)` (default `process.stdout`). */
+/** Where the default logger writes: anything with `write(text)` (default `process.stderr`). */
 export interface LogDestination {
   write(text: string): unknown;
 }
@@ -47,7 +47,10 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** `json` or `text` (default `TYPHOON_LOG_FORMAT`, else `text` on a terminal and `json` otherwise). */
   format?: "json" | "text";
-  /** Default `process.stdout`. */
+  /**
+   * Default `process.stderr`, as Tornado's logging: stdout stays the app's own output, and
+   * journald, Docker and Kubernetes collect both streams.
+   */
   destination?: LogDestination;
 }
 
@@ -67,7 +70,7 @@ class BatchedWriter {
     this.#destination = destination;
     if (writers.size === 0) {
       // A record logged just before process.exit() (a supervisor giving up) must not be lost:
-      // stdout is synchronous for files and pipes on Linux, so writing in 'exit' is safe.
+      // stderr is synchronous for files and pipes on Linux, so writing in 'exit' is safe.
       process.once("exit", () => { for (const ref of writers) ref.deref()?.flush(); });
     }
     writers.add(new WeakRef(this));
@@ -151,8 +154,8 @@ class TyphoonLogger implements Logger {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? envLevel() ?? "info";
-  const destination = options.destination ?? process.stdout;
-  const format = options.format ?? envFormat() ?? (destination === process.stdout && process.stdout.isTTY ? "text" : "json");
+  const destination = options.destination ?? process.stderr;
+  const format = options.format ?? envFormat() ?? (destination === process.stderr && process.stderr.isTTY ? "text" : "json");
   const core: Core = {
     min: LEVELS[level],
     json: format === "json",

@@ -6,8 +6,9 @@
  *
  *   node --import tsx scripts/bench/ops.ts   # ROUNDS=3 DURATION=4 CONNECTIONS=32 ONLY=<name part>
  *
- * Every server's stdout is /dev/null (a file: writes are synchronous, as to a log file or a
- * journald pipe), so the records are really formatted and written. Each pair is measured at the
+ * Every server's stdout and stderr are /dev/null (typhoon logs to stderr, pino to stdout; a file:
+ * writes are synchronous, as to a log file or a journald pipe), so the records are really
+ * formatted and written. Each pair is measured at the
  * same time, both servers on core 0 and two autocannons on core 1 (`taskset`), so the rest of
  * the machine slows both alike; figures are medians of the rounds. The main unit is requests per
  * CPU-second of the server, which neighbours barely move.
@@ -26,7 +27,7 @@ type Variant = "off" | "log" | "metrics" | "both" | "fastify" | "fastify-log";
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const self = fileURLToPath(import.meta.url);
 
-/** The server side: one variant, announcing its ports over IPC (stdout is the log). */
+/** The server side: one variant, announcing its ports over IPC (stdout and stderr are the log). */
 async function serve(variant: Variant): Promise<void> {
   let port: number;
   if (variant === "fastify" || variant === "fastify-log") {
@@ -68,7 +69,7 @@ interface Server {
 async function startServer(variant: Variant): Promise<Server> {
   const [cmd, ...args] = pinned(0, [process.execPath, "--import", "tsx", self, "--serve", variant]);
   const devNull = openSync("/dev/null", "w");
-  const child = spawn(cmd!, args, { cwd: root, stdio: ["ignore", devNull, "inherit", "ipc"] });
+  const child = spawn(cmd!, args, { cwd: root, stdio: ["ignore", devNull, devNull, "ipc"] });
   const { port, controlPort } = await new Promise<{ port: number; controlPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${variant} server did not start`)), 30_000);
     child.once("message", (m) => { clearTimeout(timer); resolve(m as { port: number; controlPort: number }); });
