@@ -64,6 +64,8 @@ export const ErrorCode = {
   VALIDATION: "E_VALIDATION",
   /** A handler's `static schema` is invalid (thrown when the `Application` is built). */
   SCHEMA: "E_SCHEMA",
+  /** `selectSubprotocol()` chose a WebSocket subprotocol the client did not offer. */
+  WEBSOCKET_SUBPROTOCOL: "E_WEBSOCKET_SUBPROTOCOL",
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

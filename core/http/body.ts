@@ -6,6 +6,8 @@ import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { createGunzip, createInflate } from "node:zlib";
 import { BadBodyError, BodyTooLargeError, HTTPError } from "../errors.ts";
+import { log } from "../log.ts";
+import { decodeFormComponent, decodeUtf8 as decodeText, percentBytes } from "./percent.ts";
 
 /** Arguments by name; every name has one or more values, in order. */
 export type ArgumentMap = Record<string, string[]>;
@@ -202,18 +204,10 @@ export async function receiveStream(req: IncomingMessage, limits: BodyLimits, on
   await streamBody(req, limits, onChunk);
 }
 
-/** Decodes one `application/x-www-form-urlencoded` component: `+` is a space. */
-function decodeFormComponent(text: string): string {
-  const spaced = text.includes("+") ? text.replace(/\+/g, " ") : text;
-  if (!spaced.includes("%")) return spaced;
-  try {
-    return decodeURIComponent(spaced);
-  } catch {
-    throw new HTTPError(400, `Invalid percent-encoding in argument ${JSON.stringify(text.slice(0, 64))}`);
-  }
-}
-
-/** Parses a query string or form body. Blank values are kept (Tornado's `keep_blank_values`). */
+/**
+ * Parses a query string or form body. Blank values are kept (Tornado's `keep_blank_values`); a
+ * stray `%` stays as it is; invalid UTF-8 → 400.
+ */
 export function parseQueryString(query: string): ArgumentMap {
   const out = Object.create(null) as ArgumentMap;
   if (query === "") return out;
@@ -236,16 +230,27 @@ export interface ParsedBody {
 }
 
 /**
- * Parses a body by its `Content-Type`. Form-urlencoded and multipart fill arguments and files;
- * a JSON object's scalar members become arguments too. Malformed bodies → 400.
+ * Parses a body by its `Content-Type`, leniently as Tornado's `parse_body_arguments` does:
+ * form-urlencoded and multipart fill arguments and files, a JSON object's scalar members
+ * become arguments too; what cannot be parsed (binary data under a form type, invalid JSON, a
+ * broken multipart body) is logged and left out, and the request is served with its raw body
+ * in `request.body`. Only `getJsonBody()` and validation reject a body.
  */
 export function parseBody(contentType: string | undefined, body: Buffer): ParsedBody {
+  try {
+    return parseStrictly(contentType, body);
+  } catch (err) {
+    if (!(err instanceof HTTPError) || err.status !== 400) throw err;
+    log.warn(`Body arguments left out (the raw body is in request.body): ${err.logMessage ?? err.message}`);
+    return { arguments: Object.create(null) as ArgumentMap, files: Object.create(null) as FileMap };
+  }
+}
+
+function parseStrictly(contentType: string | undefined, body: Buffer): ParsedBody {
   const files = Object.create(null) as FileMap;
   if (contentType === undefined || body.length === 0) return { arguments: Object.create(null) as ArgumentMap, files };
   const type = contentType.split(";", 1)[0]!.trim().toLowerCase();
-  if (type === "application/x-www-form-urlencoded") {
-    return { arguments: parseQueryString(decodeUtf8(body, "form body")), files };
-  }
+  if (type === "application/x-www-form-urlencoded") return { arguments: parseForm(body), files };
   if (type === "multipart/form-data") {
     const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
     if (boundary === null) throw new HTTPError(400, "multipart/form-data without a boundary");
@@ -262,6 +267,40 @@ export function parseBody(contentType: string | undefined, body: Buffer): Parsed
     return { arguments: args, files, json: value };
   }
   return { arguments: Object.create(null) as ArgumentMap, files };
+}
+
+// A form body: UTF-8 text on the fast path; binary data or escapes that are not UTF-8 are
+// parsed argument by argument, keeping the ones that decode (curl --data-binary sends a file
+// under this type).
+function parseForm(body: Buffer): ArgumentMap {
+  let text: string | null = null;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    // Not UTF-8 as a whole: below, one argument at a time.
+  }
+  if (text !== null) {
+    try {
+      return parseQueryString(text);
+    } catch (err) {
+      if (!(err instanceof HTTPError)) throw err;
+    }
+  }
+  const out = Object.create(null) as ArgumentMap;
+  let dropped = 0;
+  for (const pair of body.toString("latin1").split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    try {
+      const name = decodeText(percentBytes(eq === -1 ? pair : pair.slice(0, eq), true), "a form argument name");
+      const value = eq === -1 ? "" : decodeText(percentBytes(pair.slice(eq + 1), true), `form argument ${name}`);
+      (out[name] ??= []).push(value);
+    } catch {
+      dropped++;
+    }
+  }
+  if (dropped > 0) log.warn(`Invalid x-www-form-urlencoded body: ${dropped} argument(s) that are not UTF-8 left out (the raw body is in request.body)`);
+  return out;
 }
 
 /** Parses a JSON body; invalid JSON or UTF-8 → 400. */

@@ -4,7 +4,6 @@
  * or as a stream that is sync-flushed on every `flush()` so a streamed response reaches the
  * client as it is written. Tornado's `GZipContentEncoding`, with brotli added.
  */
-import type { ServerResponse } from "node:http";
 import {
   brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip,
 } from "node:zlib";
@@ -84,74 +83,78 @@ function encodingFor(acceptEncoding: string | string[] | undefined, status: numb
 }
 
 /**
- * Compresses a whole body for the client when it is compressible and long enough, setting
- * `Content-Encoding` and dropping any `Content-Length` (the caller sets the new one).
- * Returns the body to send, compressed or not.
+ * The encoding a whole body of `length` bytes gets, or `null`: compressible, long enough, and
+ * accepted by the client. Decided before the ETag, which names the representation.
  */
-export function compressBody(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap, body: Body): Body {
-  const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
-  if (length < MIN_COMPRESS_LENGTH) return body;
-  const encoding = encodingFor(acceptEncoding, status, headers);
-  if (encoding === null) return body;
+export function bodyEncoding(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap, length: number): Encoding | null {
+  if (length < MIN_COMPRESS_LENGTH) return null;
+  return encodingFor(acceptEncoding, status, headers);
+}
+
+/**
+ * The encoding a streamed response of `contentType` gets, or `null` (a small streamed file is
+ * compressed too, as in Tornado). For handlers that compare ETags before the head is sent.
+ */
+export function streamEncoding(acceptEncoding: string | string[] | undefined, contentType: string): Encoding | null {
+  return encodingFor(acceptEncoding, 200, { "content-type": contentType });
+}
+
+/**
+ * The ETag of a representation encoded with `encoding`: RFC 9110 §8.8.3 wants one per
+ * representation, so `"abc"` becomes `"abc-gzip"`. Applying it twice changes nothing.
+ */
+export function encodedEtag(etag: string, encoding: Encoding): string {
+  const suffix = `-${encoding}"`;
+  if (!etag.endsWith('"') || etag.endsWith(suffix)) return etag;
+  return etag.slice(0, -1) + suffix;
+}
+
+/**
+ * Compresses a whole body with `encoding`, setting `Content-Encoding` and the representation's
+ * `ETag`, and dropping any `Content-Length` (the caller sets the new one).
+ */
+export function compressAs(encoding: Encoding, headers: HeaderMap, body: Body): Buffer {
   headers["content-encoding"] = encoding;
   delete headers["content-length"];
+  const etag = headers["etag"];
+  if (typeof etag === "string") headers["etag"] = encodedEtag(etag, encoding);
   return encoding === "br" ? brotliCompressSync(body, BROTLI_OPTIONS) : gzipSync(body);
 }
 
 /**
- * A streamed response's compressor: chunks go through gzip or brotli into the response, and
- * each `write` is sync-flushed so the client can decode everything written so far.
+ * Compresses a whole body for the client when it is compressible and long enough (see
+ * `compressAs`). Returns the body to send, compressed or not.
  */
-export class StreamCompressor {
-  readonly #z: Gzip | BrotliCompress;
-  readonly #res: ServerResponse;
-  readonly #flushKind: number;
+export function compressBody(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap, body: Body): Body {
+  const encoding = bodyEncoding(acceptEncoding, status, headers, typeof body === "string" ? Buffer.byteLength(body) : body.length);
+  return encoding === null ? body : compressAs(encoding, headers, body);
+}
 
-  /**
-   * Starts compressing a streamed response when it qualifies, setting `Content-Encoding` and
-   * removing `Content-Length` (the compressed length is not known in advance). Call before the
-   * head is sent. Returns `null` when the response goes out as it is.
-   */
-  static start(res: ServerResponse, acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap): StreamCompressor | null {
-    // A declared length under the threshold (a small static file) is not worth a compressor.
-    const declared = headers["content-length"];
-    if (typeof declared === "string" && Number(declared) < MIN_COMPRESS_LENGTH) return null;
-    const encoding = encodingFor(acceptEncoding, status, headers);
-    if (encoding === null) return null;
-    headers["content-encoding"] = encoding;
-    delete headers["content-length"];
-    return new StreamCompressor(res, encoding);
-  }
+/** A streaming encoder: the zlib stream and the flush that makes what was written decodable. */
+export interface Encoder {
+  readonly stream: Gzip | BrotliCompress;
+  readonly flushKind: number;
+}
 
-  private constructor(res: ServerResponse, encoding: Encoding) {
-    this.#res = res;
-    this.#z = encoding === "br" ? createBrotliCompress(BROTLI_OPTIONS) : createGzip();
-    this.#flushKind = encoding === "br" ? constants.BROTLI_OPERATION_FLUSH : constants.Z_SYNC_FLUSH;
-    this.#z.pipe(res);
-    // A client that goes away must not leave a compressor holding memory.
-    res.once("close", () => this.#z.destroy());
-    this.#z.on("error", () => res.destroy());
-  }
+/** A gzip or brotli stream for a streamed response (the writer pipes it into the response). */
+export function createEncoder(encoding: Encoding): Encoder {
+  return encoding === "br"
+    ? { stream: createBrotliCompress(BROTLI_OPTIONS), flushKind: constants.BROTLI_OPERATION_FLUSH }
+    : { stream: createGzip(), flushKind: constants.Z_SYNC_FLUSH };
+}
 
-  /** Compresses and sends a chunk; resolves once the response has taken it (backpressure). */
-  write(chunk: Body): Promise<void> {
-    const res = this.#res;
-    if (res.destroyed) return Promise.resolve();
-    const length = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
-    if (length > 0) this.#z.write(chunk);
-    return new Promise((resolve) => {
-      this.#z.flush(this.#flushKind, () => {
-        if (!res.writableNeedDrain || res.destroyed) return resolve();
-        const done = (): void => { res.off("drain", done); res.off("close", done); resolve(); };
-        res.on("drain", done);
-        res.on("close", done);
-      });
-    });
-  }
-
-  /** Compresses the last chunk and ends the response. */
-  end(chunk?: Body): void {
-    if (chunk !== undefined && (typeof chunk === "string" ? chunk.length > 0 : chunk.length > 0)) this.#z.end(chunk);
-    else this.#z.end();
-  }
+/**
+ * Decides whether a streamed response is compressed, before its head is sent; when it is, sets
+ * `Content-Encoding` and the representation's `ETag`, and removes `Content-Length` (the
+ * compressed length is not known in advance). Whatever its length: a small static file is
+ * compressed too (Tornado's `GZipContentEncoding` measures only a response finished in one piece).
+ */
+export function prepareStreamEncoding(acceptEncoding: string | string[] | undefined, status: number, headers: HeaderMap): Encoding | null {
+  const encoding = encodingFor(acceptEncoding, status, headers);
+  if (encoding === null) return null;
+  headers["content-encoding"] = encoding;
+  delete headers["content-length"];
+  const etag = headers["etag"];
+  if (typeof etag === "string") headers["etag"] = encodedEtag(etag, encoding);
+  return encoding;
 }

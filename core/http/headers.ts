@@ -3,6 +3,7 @@
  * §5.5, refused where a header is set, never when the head is written), bodyless statuses,
  * lengths and joining of buffered chunks. Pure: nothing here writes to a socket.
  */
+import { STATUS_CODES } from "node:http";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 
 /** Response headers, by lower-cased name. */
@@ -29,6 +30,20 @@ export function checkHeader(name: string, value: unknown): string {
     throw new TyphoonError(ErrorCode.INVALID_HEADER, `Header ${name} contains a control character (CR, LF, NUL ...)`);
   }
   return text;
+}
+
+// RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text). "<" is refused as well, as
+// Tornado does: a reason often comes from input and ends up in the error page.
+const REASON = /^[\t\x20-\x3b\x3d-\x7e\x80-\xff]+$/;
+
+/**
+ * The reason phrase to send: a valid one as given; one a status line cannot carry (CR, LF,
+ * controls, markup, empty) is replaced by `Unknown` rather than refused (never echoed, no
+ * 500). Without one: `undefined` (node's phrase) for a known code, `Unknown` for another.
+ */
+export function reasonPhraseFor(status: number, reason?: string): string | undefined {
+  if (reason === undefined) return STATUS_CODES[status] === undefined ? "Unknown" : undefined;
+  return REASON.test(reason) ? reason : "Unknown";
 }
 
 /** Whether a status never carries a body (1xx, 204, 304). */

@@ -8,10 +8,12 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { declaredTooLarge } from "../http/body.ts";
+import { answerOnSocket } from "../http/respond.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { DEFAULTS, serverContext, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 import { serveTargetOf, type ServeTarget } from "./servable.ts";
+import { QuietKeepAliveResponse, closeIfUnused, ignoreUpgradeOffer, isWebSocketUpgrade } from "./connection.ts";
 
 /** How long a connection answered with a client error may stay half-open (ms). */
 const CLIENT_ERROR_LINGER = 1000;
@@ -151,15 +153,18 @@ export class HTTPServer {
     if (this.#server !== null) throw new TyphoonError(ErrorCode.SERVER_STATE, "This HTTPServer is already listening");
     const o = this.options;
     const headersTimeout = o.headersTimeout ?? DEFAULTS.headersTimeout;
+    const idle = o.idleConnectionTimeout ?? DEFAULTS.idleConnectionTimeout;
     const settings = {
       maxHeaderSize: o.maxHeaderSize ?? DEFAULTS.maxHeaderSize,
-      keepAliveTimeout: o.idleConnectionTimeout ?? DEFAULTS.idleConnectionTimeout,
+      keepAliveTimeout: idle,
       headersTimeout,
       // typhoon enforces bodyTimeout itself (an inactivity timer), so Node's whole-request
       // deadline is off; the head deadline is checked often enough to cut slowloris promptly.
       requestTimeout: 0,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
       noDelay: true,
+      // No deprecated `Keep-Alive: timeout=N` header (connection.ts).
+      ServerResponse: QuietKeepAliveResponse,
     };
     const target = this.#target;
     const ctx = this.#context;
@@ -172,8 +177,15 @@ export class HTTPServer {
       listener(req, res);
     });
     if (typeof target !== "function") {
-      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => target.handleUpgrade(req, socket, head, ctx));
+      // Only WebSocket is upgraded to; any other offer (h2c) is ignored and served as HTTP/1.1.
+      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (isWebSocketUpgrade(req)) target.handleUpgrade(req, socket, head, ctx);
+        else ignoreUpgradeOffer(server, req, socket, head);
+      });
     }
+    // Tornado's idle_connection_timeout also closes a connection that never sends a request.
+    // A TLS handshake is already traffic: there, node's own timeouts apply.
+    if (o.ssl === undefined) server.on("connection", (socket: Socket) => closeIfUnused(socket, idle));
     // A client error (malformed request, oversize head, timeout) answers the client when it
     // still can, and never reaches the app or crashes the process (Node's default responses).
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -185,9 +197,7 @@ export class HTTPServer {
         socket.destroy();
         return;
       }
-      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large"
-        : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      answerOnSocket(socket, err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400);
       // The socket is half-open (node's servers allow it): close it once the client had time to
       // read the answer, so a handler still waiting for that request's body is released too.
       const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER);

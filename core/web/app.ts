@@ -11,7 +11,7 @@ import { BlockingWatch } from "../loop/blocking.ts";
 import { Router, type RouteMatch } from "./router.ts";
 import { RequestHandler, noKwargs, type HandlerContext } from "./handler.ts";
 import { HTTPServerRequest, hostNameOf } from "./request.ts";
-import { sendErrorPage } from "./respond.ts";
+import { sendErrorPage } from "../http/respond.ts";
 import { STANDALONE, type HTTPServerOptions, type ServerContext } from "../server/options.ts";
 import { HTTPServer } from "../server/httpserver.ts";
 import { registerServable } from "../server/servable.ts";
@@ -57,6 +57,11 @@ export function url(pattern: string | RegExp, handler: HandlerClass, initArgs?: 
 export interface AppSettings extends HandlerSettings {
   /** Handler for requests no rule matches (default: 404). */
   defaultHandlerClass?: HandlerClass;
+  /**
+   * The host whose `addHandlers` rules also serve requests whose `Host` matches no host rule
+   * (Tornado's `default_host`; not for requests that came through a proxy with `X-Real-Ip`).
+   */
+  defaultHost?: string;
   defaultHandlerArgs?: unknown;
   /** Called once per finished request instead of the default access log. */
   logFunction?: (handler: RequestHandler) => void;
@@ -172,7 +177,7 @@ export class Application implements ApplicationView {
   #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, server: ServerContext): void {
     const target = req.url ?? "/";
     const q = target.indexOf("?");
-    const match = this.#find(req.headers.host, q === -1 ? target : target.slice(0, q));
+    const match = this.#find(req.headers.host, q === -1 ? target : target.slice(0, q), req.headers["x-real-ip"] !== undefined);
     if (match === null) return rejectUpgrade(socket, 404);
     if (!acceptsUpgrades(match.route.target.handler)) {
       if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") return rejectUpgrade(socket, 400);
@@ -188,17 +193,24 @@ export class Application implements ApplicationView {
   /**
    * The route for a request, as the dispatch would find it (also used by upgrades, e.g.
    * WebSocket). `host` is the raw `Host` header; it is parsed only when host rules exist.
+   * `viaProxy` (an `X-Real-Ip` header) keeps the `defaultHost` rules out, as in Tornado.
    */
-  #find(host: string | undefined, path: string): RouteMatch<Target> | null {
+  #find(host: string | undefined, path: string, viaProxy = false): RouteMatch<Target> | null {
     if (this.#hosts.length === 0) return this.#router.match(path);
-    const hostName = hostNameOf(host ?? "");
+    const match = this.#hostMatch(hostNameOf(host ?? ""), path) ?? this.#router.match(path);
+    if (match !== null || viaProxy) return match;
+    const defaultHost = this.settings.defaultHost;
+    return defaultHost === undefined ? null : this.#hostMatch(hostNameOf(defaultHost), path);
+  }
+
+  #hostMatch(hostName: string, path: string): RouteMatch<Target> | null {
     for (const { host, router } of this.#hosts) {
       if (host.test(hostName)) {
         const match = router.match(path);
         if (match !== null) return match;
       }
     }
-    return this.#router.match(path);
+    return null;
   }
 
   /** Serves one request. Called by `HTTPServer` with its context; never throws. */
@@ -213,25 +225,36 @@ export class Application implements ApplicationView {
       if (absolute === null) return sendErrorPage(res, 400, accept, undefined, closing(server));
       path = absolute;
     }
-    // RFC 9112 §3.2: more than one Host is a 400 (node would keep the first and drop the rest).
-    if (req.headers.host !== undefined && hostCount(req.rawHeaders) > 1) return sendErrorPage(res, 400, accept, undefined, true);
+    // RFC 9112 §3.2: more than one Host, or one with whitespace (Tornado), is a 400 (node would
+    // keep the first Host and drop the rest).
+    const host = req.headers.host;
+    if (host !== undefined && (host.includes(" ") || host.includes("\t") || hostCount(req.rawHeaders) > 1)) {
+      return sendErrorPage(res, 400, accept, undefined, true);
+    }
+    // RFC 9112 §6.1: a transfer coding other than chunked is not implemented (501); its body
+    // cannot be framed, so the connection is closed after the answer.
+    const coding = req.headers["transfer-encoding"];
+    if (coding !== undefined && coding.toLowerCase() !== "chunked") return sendErrorPage(res, 501, accept, undefined, true);
     const maxDelay = this.settings.maxEventLoopDelay;
     if (maxDelay !== undefined && loopMonitor().delay > maxDelay) {
       return sendErrorPage(res, 503, accept, { "retry-after": String(Math.max(1, Math.ceil(loopMonitor().delay / 1000))) }, closing(server));
     }
-    const match = this.#find(req.headers.host, path);
+    const match = this.#find(host, path, req.headers["x-real-ip"] !== undefined);
     let handler: HandlerClass;
     let initArgs: unknown;
     let pathArgs: (string | undefined)[] = [];
     let pathKwargs = noKwargs();
+    let rawGroups = false;
     if (match === null) {
       handler = this.settings.defaultHandlerClass ?? NotFoundHandler;
       initArgs = this.settings.defaultHandlerArgs;
     } else {
       handler = match.route.target.handler;
       initArgs = match.route.target.initArgs;
+      // A handler with its own decodeArgument decodes the groups' bytes itself (Tornado).
+      rawGroups = match.groups.length > 0 && handler.prototype.decodeArgument !== RequestHandler.prototype.decodeArgument;
       try {
-        const decoded = match.groups.map(decodeGroup);
+        const decoded = rawGroups ? [...match.groups] : match.groups.map(decodeGroup);
         if (match.route.groupNames === null) pathArgs = decoded;
         else {
           pathKwargs = Object.create(null) as Record<string, string | undefined>;
@@ -241,7 +264,7 @@ export class Application implements ApplicationView {
         return sendErrorPage(res, 400, accept, undefined, closing(server));
       }
     }
-    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest };
+    const ctx: HandlerContext = { req, res, server, initArgs, pathArgs, pathKwargs, watch: this.#watch, logRequest: this.#logRequest, rawGroups };
     let instance: RequestHandler;
     try {
       instance = new handler(this, new HTTPServerRequest(req, path, query, server), ctx);

@@ -4,12 +4,14 @@
  */
 import { HTTPError } from "../errors.ts";
 import type { RequestHandler } from "./handler.ts";
+import { userNowOrLater } from "./handler-io.ts";
 
 type Method<This, Args extends unknown[], R> = (this: This, ...args: Args) => R;
 
 /**
  * The method needs a user: without one (`currentUser` is falsy) a GET or HEAD is redirected to
- * the `loginUrl` setting with `?next=<this URI>` (302), any other method gets 403.
+ * the `loginUrl` setting with `?next=<this URI>` (302), any other method gets 403. An async
+ * `getCurrentUser()` is awaited first; a synchronous one keeps the method synchronous.
  *
  * @example
  * class AccountHandler extends RequestHandler {
@@ -20,22 +22,34 @@ type Method<This, Args extends unknown[], R> = (this: This, ...args: Args) => R;
  */
 export function authenticated<This extends RequestHandler, Args extends unknown[], R>(
   method: Method<This, Args, R>, _context: ClassMethodDecoratorContext<This, Method<This, Args, R>>,
-): Method<This, Args, R | undefined> {
-  return function (this: This, ...args: Args): R | undefined {
-    if (!this.currentUser) {
-      const verb = this.request.method;
-      if (verb !== "GET" && verb !== "HEAD") throw new HTTPError(403);
-      let url = this.getLoginUrl();
-      if (!url.includes("?")) {
-        // Tornado: an absolute login URL (another host) gets the full URL back, else the URI.
-        const next = /^[a-z][a-z0-9+.-]*:/i.test(url) ? `${this.request.protocol}://${this.request.host}${this.request.uri}` : this.request.uri;
-        url += `?next=${quotePlus(next)}`;
-      }
-      this.redirect(url);
-      return undefined;
-    }
-    return method.apply(this, args);
+): Method<This, Args, R | undefined | Promise<R | undefined>> {
+  return function (this: This, ...args: Args): R | undefined | Promise<R | undefined> {
+    const user = userNowOrLater(this);
+    if (isThenable(user)) return Promise.resolve(user).then((resolved) => guarded(this, resolved, method, args));
+    return guarded(this, user, method, args);
   };
+}
+
+// Runs the method for a user, else redirects to the login page (GET/HEAD) or answers 403.
+function guarded<This extends RequestHandler, Args extends unknown[], R>(handler: This, user: unknown, method: Method<This, Args, R>, args: Args): R | undefined {
+  if (!user) {
+    const verb = handler.request.method;
+    if (verb !== "GET" && verb !== "HEAD") throw new HTTPError(403);
+    let url = handler.getLoginUrl();
+    if (!url.includes("?")) {
+      // Tornado: an absolute login URL (another host) gets the full URL back, else the URI.
+      const request = handler.request;
+      const next = /^[a-z][a-z0-9+.-]*:/i.test(url) ? `${request.protocol}://${request.host}${request.uri}` : request.uri;
+      url += `?next=${quotePlus(next)}`;
+    }
+    handler.redirect(url);
+    return undefined;
+  }
+  return method.apply(handler, args);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
 }
 
 /**

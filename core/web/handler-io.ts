@@ -6,7 +6,7 @@ import { ErrorCode, HTTPError, MissingArgumentError, TyphoonError } from "../err
 import { serializeCookie, type CookieOptions } from "../http/cookies.ts";
 import { createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, xsrfTokensMatch, type SecretSpec } from "../http/signing.ts";
 import { escapeHtml } from "../http/error-page.ts";
-import type { ArgumentMap } from "../http/body.ts";
+import { decodeUtf8, parseArgumentBytes } from "../http/percent.ts";
 import { requestJson, type HTTPServerRequest } from "./request.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
 
@@ -14,6 +14,19 @@ import type { ApplicationView, HandlerSettings } from "./settings.ts";
 const CONTROL_CHARS = /[\x00-\x08\x0e-\x1f]/g;
 
 const UNSET: unique symbol = Symbol("unset");
+
+/** Where an argument is looked up. */
+type ArgumentSource = "all" | "query" | "body";
+
+/** Raw argument values for a `decodeArgument` hook: bytes, or text a JSON/multipart body already holds. */
+type RawArguments = Record<string, (Buffer | string)[]>;
+
+/** Internal (`@authenticated`): the current user now, or a promise of it when the hook is async. */
+export let userNowOrLater: (handler: HandlerIO) => unknown;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
+}
 
 /** Options of `setSignedCookie`. */
 export interface SignedCookieOptions extends CookieOptions {
@@ -37,7 +50,14 @@ export abstract class HandlerIO {
   readonly request: HTTPServerRequest;
   #newCookies: Map<string, string> | null = null;
   #currentUser: unknown = UNSET;
+  #pendingUser: Promise<unknown> | null = null;
   #xsrfToken: string | null = null;
+  #rawQuery: RawArguments | null = null;
+  #rawBody: RawArguments | null = null;
+
+  static {
+    userNowOrLater = (handler) => handler.#userNowOrLater();
+  }
 
   constructor(application: ApplicationView, request: HTTPServerRequest) {
     this.application = application;
@@ -60,36 +80,65 @@ export abstract class HandlerIO {
   getArgument(name: string): string;
   getArgument<D>(name: string, defaultValue: D): string | D;
   getArgument(name: string, ...rest: unknown[]): unknown {
-    return lastOf(this.request.arguments, name, rest);
+    return lastOf(this.#values("all", name), name, rest);
   }
 
   /** Every value of argument `name` (query and body). */
   getArguments(name: string): string[] {
-    return valuesOf(this.request.arguments, name);
+    return valuesOf(this.#values("all", name));
   }
 
   /** The last value of a query argument; missing with no default → 400. */
   getQueryArgument(name: string): string;
   getQueryArgument<D>(name: string, defaultValue: D): string | D;
   getQueryArgument(name: string, ...rest: unknown[]): unknown {
-    return lastOf(this.request.queryArguments, name, rest);
+    return lastOf(this.#values("query", name), name, rest);
   }
 
   /** Every value of a query argument. */
   getQueryArguments(name: string): string[] {
-    return valuesOf(this.request.queryArguments, name);
+    return valuesOf(this.#values("query", name));
   }
 
   /** The last value of a body argument; missing with no default → 400. */
   getBodyArgument(name: string): string;
   getBodyArgument<D>(name: string, defaultValue: D): string | D;
   getBodyArgument(name: string, ...rest: unknown[]): unknown {
-    return lastOf(this.request.bodyArguments, name, rest);
+    return lastOf(this.#values("body", name), name, rest);
   }
 
   /** Every value of a body argument. */
   getBodyArguments(name: string): string[] {
-    return valuesOf(this.request.bodyArguments, name);
+    return valuesOf(this.#values("body", name));
+  }
+
+  /**
+   * Hook: decodes a path group, query or body argument (Tornado's `decode_argument`). `value`
+   * is the percent-decoded bytes (or, for a JSON or multipart body, its text); `name` is the
+   * argument's or named group's name. The default is UTF-8, invalid → 400. Overriding it (for
+   * a legacy charset) makes typhoon hand the hook raw bytes; otherwise arguments take a faster
+   * path with the same result.
+   */
+  decodeArgument(value: Buffer | string, name?: string): string {
+    return typeof value === "string" ? value : decodeUtf8(value, name === undefined ? "a path argument" : `argument ${JSON.stringify(name)}`);
+  }
+
+  // The values of `name`: as parsed (UTF-8), or through the app's own decodeArgument.
+  #values(source: ArgumentSource, name: string): string[] | undefined {
+    if (this.decodeArgument === HandlerIO.prototype.decodeArgument) {
+      const request = this.request;
+      return (source === "all" ? request.arguments : source === "query" ? request.queryArguments : request.bodyArguments)[name];
+    }
+    const query = source === "body" ? undefined : (this.#rawQuery ??= parseArgumentBytes(this.request.query))[name];
+    const body = source === "query" ? undefined : (this.#rawBody ??= this.#rawBodyArguments())[name];
+    const raw = query === undefined ? body : body === undefined ? query : [...query, ...body];
+    return raw?.map((value) => this.decodeArgument(value, name));
+  }
+
+  #rawBodyArguments(): RawArguments {
+    const type = (this.request.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
+    if (type === "application/x-www-form-urlencoded") return parseArgumentBytes(this.request.body.toString("latin1"));
+    return this.request.bodyArguments;
   }
 
   /** The body parsed as JSON; invalid JSON → 400. The type is the caller's claim, not checked. */
@@ -112,6 +161,11 @@ export abstract class HandlerIO {
   /** Deletes a cookie on the client (same `path`/`domain` as when it was set). */
   clearCookie(name: string, options: Pick<CookieOptions, "path" | "domain" | "secure" | "sameSite" | "httpOnly"> = {}): void {
     this.setCookie(name, "", { ...options, expires: Date.now() - 365 * 86_400_000, maxAge: 0 });
+  }
+
+  /** Deletes every cookie the request sent (Tornado's `clear_all_cookies`); same options as `clearCookie`. */
+  clearAllCookies(options: Pick<CookieOptions, "path" | "domain" | "secure" | "sameSite" | "httpOnly"> = {}): void {
+    for (const name of Object.keys(this.request.cookies)) this.clearCookie(name, options);
   }
 
   /** Signs and timestamps a cookie (Tornado's signed-value format 2). Needs `cookieSecret`. */
@@ -145,14 +199,15 @@ export abstract class HandlerIO {
   // ---- XSRF ---------------------------------------------------------------------------------
 
   /**
-   * The XSRF token for this client (Tornado's version-2 masked token); sets the `_xsrf` cookie
-   * when the client has none.
+   * The XSRF token for this client (Tornado's version-2 masked token); sets the XSRF cookie
+   * (`xsrfCookieName`, default `_xsrf`, with `xsrfCookieOptions`) when the client has none.
    */
   get xsrfToken(): string {
     if (this.#xsrfToken === null) {
-      const cookie = decodeXsrfToken(this.getCookie("_xsrf"));
+      const name = this.settings.xsrfCookieName ?? "_xsrf";
+      const cookie = decodeXsrfToken(this.getCookie(name));
       const fresh = createXsrfToken(cookie?.raw, cookie?.timestamp);
-      if (cookie === null) this.setCookie("_xsrf", fresh.token, this.settings.xsrfCookieOptions ?? {});
+      if (cookie === null) this.setCookie(name, fresh.token, this.settings.xsrfCookieOptions ?? {});
       this.#xsrfToken = fresh.token;
     }
     return this.#xsrfToken;
@@ -163,13 +218,16 @@ export abstract class HandlerIO {
     return `<input type="hidden" name="_xsrf" value="${escapeHtml(this.xsrfToken)}"/>`;
   }
 
-  /** Checks the `_xsrf` argument or `X-XSRFToken`/`X-CSRFToken` header against the cookie; 403 if not. */
+  /**
+   * Checks the `_xsrf` argument or `X-XSRFToken`/`X-CSRFToken` header against the XSRF cookie
+   * (`xsrfCookieName`; the argument keeps its name); 403 if not.
+   */
   checkXsrfCookie(): void {
     const headers = this.request.headers;
     const given = this.getArgument("_xsrf", null) ?? header(headers["x-xsrftoken"]) ?? header(headers["x-csrftoken"]);
     if (given === undefined || given === null) throw new HTTPError(403, "'_xsrf' argument missing from POST");
     const token = decodeXsrfToken(given);
-    const cookie = decodeXsrfToken(this.getCookie("_xsrf"));
+    const cookie = decodeXsrfToken(this.getCookie(this.settings.xsrfCookieName ?? "_xsrf"));
     if (token === null) throw new HTTPError(403, "'_xsrf' argument has invalid format");
     if (cookie === null) throw new HTTPError(403, "'_xsrf' argument missing from cookie");
     if (!xsrfTokensMatch(token.raw, cookie.raw)) throw new HTTPError(403, "XSRF cookie does not match POST argument");
@@ -178,27 +236,61 @@ export abstract class HandlerIO {
   // ---- Users --------------------------------------------------------------------------------
 
   /**
-   * Hook: the authenticated user, or `null`. May be async; typhoon resolves it before
-   * `prepare()` and stores it in `currentUser`.
+   * Hook: the authenticated user, or `null`. Called lazily, on the first read of
+   * `currentUser` (as in Tornado), and not at all when `prepare()` assigns `currentUser`. May
+   * be async: then `await this.resolveCurrentUser()` first (`@authenticated` does).
    */
   getCurrentUser(): unknown {
     return null;
   }
 
-  /** The current user (from `getCurrentUser()`), or `null`. Assignable. */
+  /**
+   * The current user (from `getCurrentUser()`, run on first read), or `null`. Assignable.
+   * Reading it while an async `getCurrentUser()` is unresolved throws `E_CURRENT_USER_ASYNC`.
+   */
   get currentUser(): unknown {
-    if (this.#currentUser === UNSET) {
-      const user = this.getCurrentUser();
-      if (user instanceof Promise) {
-        throw new TyphoonError(ErrorCode.CURRENT_USER_ASYNC, "getCurrentUser() is async: read currentUser from prepare() or later");
-      }
-      this.#currentUser = user ?? null;
+    if (this.#currentUser === UNSET && isThenable(this.#userNowOrLater())) {
+      throw new TyphoonError(ErrorCode.CURRENT_USER_ASYNC, "getCurrentUser() is async: await this.resolveCurrentUser() before reading currentUser");
     }
     return this.#currentUser;
   }
 
   set currentUser(user: unknown) {
     this.#currentUser = user ?? null;
+  }
+
+  /**
+   * Runs `getCurrentUser()` if it has not run, awaits it, and resolves to the user (also
+   * `currentUser` from then on). The hook runs once however often this is called.
+   *
+   * @example
+   * override async prepare(): Promise<void> {
+   *   const user = await this.resolveCurrentUser();
+   *   if (user === null) throw new HTTPError(401);
+   * }
+   */
+  resolveCurrentUser(): Promise<unknown> {
+    const user = this.#userNowOrLater();
+    return Promise.resolve(user);
+  }
+
+  #userNowOrLater(): unknown {
+    if (this.#currentUser !== UNSET) return this.#currentUser;
+    if (this.#pendingUser !== null) return this.#pendingUser;
+    const user = this.getCurrentUser();
+    if (!isThenable(user)) {
+      this.#currentUser = user ?? null;
+      return this.#currentUser;
+    }
+    const pending = Promise.resolve(user).then((resolved) => {
+      // prepare() may have assigned currentUser meanwhile: that assignment wins.
+      if (this.#currentUser === UNSET) this.#currentUser = resolved ?? null;
+      return this.#currentUser;
+    });
+    // Whoever awaits it sees a rejection; a getter that only threw must not leave it unhandled.
+    pending.then(undefined, () => undefined);
+    this.#pendingUser = pending;
+    return pending;
   }
 
   /** Where `@authenticated` sends anonymous users: the `loginUrl` setting. */
@@ -217,8 +309,7 @@ function clean(value: string): string {
   return value.replace(CONTROL_CHARS, "").trim();
 }
 
-function lastOf(args: ArgumentMap, name: string, rest: unknown[]): unknown {
-  const values = args[name];
+function lastOf(values: string[] | undefined, name: string, rest: unknown[]): unknown {
   if (values === undefined || values.length === 0) {
     if (rest.length === 0) throw new MissingArgumentError(name);
     return rest[0];
@@ -226,6 +317,6 @@ function lastOf(args: ArgumentMap, name: string, rest: unknown[]): unknown {
   return clean(values[values.length - 1]!);
 }
 
-function valuesOf(args: ArgumentMap, name: string): string[] {
-  return (args[name] ?? []).map(clean);
+function valuesOf(values: string[] | undefined): string[] {
+  return (values ?? []).map(clean);
 }

@@ -9,17 +9,17 @@ import { errorText, log } from "../log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
 import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
-import { SAFE_METHODS, allowedMethods, methodFunction, type Hook } from "./methods.ts";
-import { bodyLength, checkHeader, isBodyless, joinChunks, type Body, type HeaderMap } from "../http/headers.ts";
-import { etagMatches, etagOf } from "../http/etag.ts";
+import { SAFE_METHODS, allowedMethods, checkSupported, methodFunction, type Hook } from "./methods.ts";
+import { etagOf } from "../http/etag.ts";
+import type { Body } from "../http/headers.ts";
 import { errorPage } from "../http/error-page.ts";
-import { sendHead, sendWhole } from "./respond.ts";
+import { Response, type ResponseRules } from "../http/respond.ts";
 import { HandlerIO } from "./handler-io.ts";
-import { StreamCompressor, addVaryAcceptEncoding, compressBody } from "../http/compress.ts";
+import { percentBytes } from "../http/percent.ts";
 import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
 import type { DrainState } from "../server/drain-state.ts";
-import type { ApplicationView } from "./settings.ts";
+import type { ApplicationView, HandlerSettings } from "./settings.ts";
 import { compileHandlerSchema, emptyValid, validationPage, type CompiledSchema } from "./schema.ts";
 import type { HandlerSchema, ValidInput } from "./schema-types.ts";
 
@@ -35,6 +35,8 @@ export interface HandlerContext {
   readonly watch?: BlockingWatch | undefined;
   /** The application's access log (or `logFunction`), called once the request is finished. */
   readonly logRequest: (handler: RequestHandler) => void;
+  /** The path groups are still percent-encoded: the handler's own `decodeArgument` decodes them. */
+  readonly rawGroups?: boolean;
 }
 
 // Hooks take whatever their subclass declares; they are called with the request's values.
@@ -71,15 +73,9 @@ export class RequestHandler extends HandlerIO {
   readonly pathKwargs: Record<string, string | undefined>;
 
   readonly #ctx: HandlerContext;
-  #status = 200;
-  #reason: string | undefined = undefined;
-  #headers: HeaderMap;
-  #chunks: Body[] = [];
-  #headersWritten = false;
-  #finished = false;
+  // The outgoing side: status, headers, body and every wire rule (core/http/respond.ts).
+  readonly #out: Response;
   #detached = false;
-  #closeAfter = false;
-  #compressor: StreamCompressor | null = null;
   readonly #blockingThreshold: number | undefined;
   #inFlight: InFlight | null = null;
   #schema: CompiledSchema | undefined;
@@ -91,15 +87,18 @@ export class RequestHandler extends HandlerIO {
     this.pathArgs = ctx.pathArgs;
     this.pathKwargs = ctx.pathKwargs;
     this.#blockingThreshold = application.settings.blockingThreshold;
-    this.#headers = this.#defaultHeaders();
+    this.#out = new Response(ctx.res, ctx.req, responseRules(application.settings, ctx.server), () => this.#summary());
     this.setDefaultHeaders();
   }
 
   // ---- The lifecycle ------------------------------------------------------------------------
 
   /**
-   * Runs the request: initialize → method check → body → XSRF → current user → prepare →
-   * the method → finish → onFinish. Called by the application; never throws.
+   * Runs the request in Tornado's order: initialize → a method outside `supportedMethods` is a
+   * 405 (before the body is read) → body → XSRF → prepare → a method that is not implemented
+   * is a 405 (after prepare, so a prepare() that finishes or raises 404 wins) → the method →
+   * finish → onFinish. `currentUser` is not resolved here: it is lazy, as in Tornado.
+   * Called by the application; never throws.
    */
   async execute(): Promise<void> {
     const { req, res, initArgs } = this.#ctx;
@@ -116,27 +115,25 @@ export class RequestHandler extends HandlerIO {
       if (cls.schema !== undefined) this.#schema = compileHandlerSchema(cls);
       const init = this.#call("initialize", this.initialize, [initArgs]);
       if (isThenable(init)) await init;
-      const fn = methodFunction(this, method);
+      checkSupported(this, method);
+      if (this.#ctx.rawGroups === true) this.#decodePathArgs();
       const streaming = cls.streamRequestBody;
       if (!streaming && hasBody(req)) {
         const { body, parsed } = await receiveBody(req, this.#ctx.server);
         setRequestBody(this.request, body, parsed.arguments, parsed.files, parsed.json);
       }
       if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
-      if (this.getCurrentUser !== HandlerIO.prototype.getCurrentUser) {
-        const user = this.#call("getCurrentUser", this.getCurrentUser, []);
-        this.currentUser = isThenable(user) ? await user : user;
-      }
       const prepared = this.#call("prepare", this.prepare, []);
       if (isThenable(prepared)) await prepared;
-      if (this.#finished || this.#detached) return;
+      if (this.#out.finished || this.#detached) return;
+      const fn = methodFunction(this, method);
       if (streaming) await receiveStream(req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
       const named = this.pathKwargs !== NO_KWARGS;
       if (this.#schema !== undefined) this.#valid = this.#schema.validate(method, this.request, this.pathArgs, this.pathKwargs, named);
       const args = named ? [this.pathKwargs] : this.pathArgs;
       const result = this.#call(method.toLowerCase(), fn, args);
       if (isThenable(result)) await result;
-      if (!this.#finished && !this.#detached) this.finish();
+      if (!this.#out.finished && !this.#detached) this.finish();
     } catch (err) {
       try {
         this.#handleException(err);
@@ -186,45 +183,37 @@ export class RequestHandler extends HandlerIO {
 
   /** Sets the status code (and optionally the reason phrase). */
   setStatus(status: number, reason?: string): void {
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TyphoonError(ErrorCode.STATUS_CODE, `Invalid status ${status}`);
-    this.#status = status;
-    this.#reason = reason === undefined ? undefined : checkHeader("Reason", reason);
+    this.#out.setStatus(status, reason);
   }
 
   /** The status code of the response. */
   getStatus(): number {
-    return this.#status;
+    return this.#out.status;
   }
 
   /** Sets a header, replacing any value it had. CR, LF and other controls throw. */
   setHeader(name: string, value: string | number | Date): void {
-    this.#headers[name.toLowerCase()] = checkHeader(name, value);
+    this.#out.setHeader(name, value);
   }
 
   /** Adds a value to a header that may repeat. */
   addHeader(name: string, value: string | number | Date): void {
-    const key = name.toLowerCase();
-    const text = checkHeader(name, value);
-    const current = this.#headers[key];
-    this.#headers[key] = current === undefined ? text : Array.isArray(current) ? [...current, text] : [current, text];
+    this.#out.addHeader(name, value);
   }
 
   /** Removes a header. */
   clearHeader(name: string): void {
-    delete this.#headers[name.toLowerCase()];
+    this.#out.clearHeader(name);
   }
 
   /** A header set on the response so far. */
   getHeader(name: string): string | string[] | undefined {
-    return this.#headers[name.toLowerCase()];
+    return this.#out.getHeader(name);
   }
 
   /** Resets headers, status and buffered body (cookies set so far are kept, as in Tornado). */
   clear(): void {
-    this.#headers = this.#defaultHeaders();
-    this.#status = 200;
-    this.#reason = undefined;
-    this.#chunks = [];
+    this.#out.clear();
     this.setDefaultHeaders();
   }
 
@@ -232,17 +221,8 @@ export class RequestHandler extends HandlerIO {
    * Buffers output: a string (HTML by default), bytes, or a plain object/array sent as JSON.
    */
   write(chunk: string | Uint8Array | object): void {
-    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "write() after finish()");
-    if (typeof chunk === "string") this.#chunks.push(chunk);
-    else if (chunk instanceof Uint8Array) this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    else if (typeof chunk === "object" && chunk !== null) {
-      // A response schema for the status serializes through its compiled serializer.
-      const serialize = this.#schema?.serializer(this.request.method, this.#status);
-      const json = serialize === undefined ? JSON.stringify(chunk) : serialize(chunk);
-      // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
-      this.#chunks.push(json.replace(/<\//g, "<\\/"));
-      this.#headers["content-type"] = "application/json; charset=UTF-8";
-    } else throw new TypeError(`write() takes a string, bytes or an object, not ${typeof chunk}`);
+    // A response schema for the status serializes an object through its compiled serializer.
+    this.#out.write(chunk, this.#schema?.serializer(this.request.method, this.#out.status));
   }
 
   /**
@@ -250,72 +230,25 @@ export class RequestHandler extends HandlerIO {
    * Resolves once the socket has taken the data (backpressure).
    */
   flush(): Promise<void> {
-    const res = this.#ctx.res;
-    if (!this.#headersWritten) {
-      this.#headersWritten = true;
-      this.#prepareHeaders();
-      if (this.settings.compressResponse) {
-        this.#compressor = StreamCompressor.start(res, this.request.headers["accept-encoding"], this.#status, this.#headers);
-      }
-      sendHead(res, this.#status, this.#reason, this.#headers);
-    }
-    const body = joinChunks(this.#chunks);
-    this.#chunks = [];
-    if (this.#compressor !== null) return this.#compressor.write(body);
-    if (bodyLength(body) === 0 || res.destroyed) return Promise.resolve();
-    if (res.write(body)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => { res.off("drain", done); res.off("close", done); resolve(); };
-      res.on("drain", done);
-      res.on("close", done);
-    });
+    return this.#out.flush(this.newCookieHeaders());
   }
 
   /** Finishes the response, optionally writing a last chunk. A second call throws. */
   finish(chunk?: string | Uint8Array | object): void {
-    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
+    if (this.#out.finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
     if (chunk !== undefined) this.write(chunk);
-    const res = this.#ctx.res;
-    if (this.#headersWritten) {
-      const rest = joinChunks(this.#chunks);
-      if (this.#compressor !== null) this.#compressor.end(rest);
-      else if (bodyLength(rest) > 0) res.end(rest);
-      else res.end();
-    } else {
-      this.#headersWritten = true;
-      let body: Body | null = joinChunks(this.#chunks);
-      const method = this.request.method;
-      if (this.#status === 200 && (method === "GET" || method === "HEAD") && this.settings.etag !== false && this.#headers["etag"] === undefined) {
-        const etag = this.computeEtag(body);
-        if (etag !== null) {
-          this.#headers["etag"] = etag;
-          if (etagMatches(this.request.headers["if-none-match"], etag)) this.#status = 304;
-        }
-      }
-      if (isBodyless(this.#status)) {
-        body = null;
-        delete this.#headers["content-length"];
-        if (this.#status === 304) delete this.#headers["content-type"];
-      } else {
-        if (this.settings.compressResponse) body = compressBody(this.request.headers["accept-encoding"], this.#status, this.#headers, body);
-        if (this.#headers["content-length"] === undefined) this.#headers["content-length"] = String(bodyLength(body));
-      }
-      this.#prepareHeaders();
-      sendWhole(res, this.#status, this.#reason, this.#headers, body);
-    }
-    this.#chunks = [];
-    this.#finished = true;
+    this.#out.finish(this, this.newCookieHeaders());
     this.#afterFinish();
   }
 
   /** Whether the response has been finished. */
   get finished(): boolean {
-    return this.#finished;
+    return this.#out.finished;
   }
 
   /** Whether the headers have been sent. */
   get headersWritten(): boolean {
-    return this.#headersWritten;
+    return this.#out.headersWritten;
   }
 
   static {
@@ -330,14 +263,16 @@ export class RequestHandler extends HandlerIO {
    *
    * @example
    * this.write(`<script src="${this.staticUrl("chat.js")}"></script>`); // /static/chat.js?v=3f2a...
+   * this.staticUrl("chat.js", { includeHost: true }); // http://example.com/static/chat.js?v=3f2a...
    */
-  staticUrl(path: string): string {
-    return this.application.staticUrl(path);
+  staticUrl(path: string, options: { includeHost?: boolean } = {}): string {
+    const url = this.application.staticUrl(path);
+    return options.includeHost === true ? `${this.request.protocol}://${this.request.host}${url}` : url;
   }
 
   /** Redirects with 302 (or 301 when permanent, or an explicit 3xx status) and finishes. */
   redirect(url: string, permanent = false, status?: number): void {
-    if (this.#headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
+    if (this.#out.headersWritten) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "Cannot redirect after headers have been written");
     const code = status ?? (permanent ? 301 : 302);
     if (!Number.isInteger(code) || code < 300 || code > 399) {
       throw new TyphoonError(ErrorCode.STATUS_CODE, `redirect() status must be 3xx, got ${code}`);
@@ -356,12 +291,11 @@ export class RequestHandler extends HandlerIO {
 
   /** Sends an error response through `writeError` (safe to call from anywhere in the handler). */
   sendError(status = 500, info: { error?: unknown } = {}): void {
-    if (this.#headersWritten) {
+    if (this.#out.headersWritten) {
       // The status line is gone: the only honest signal left is to cut the connection.
       log.error(`Cannot send error ${status} after headers were written; closing the connection`);
-      if (!this.#finished) {
-        this.#finished = true;
-        this.#ctx.res.destroy();
+      if (!this.#out.finished) {
+        this.#out.abort();
         this.#afterFinish();
       }
       return;
@@ -371,7 +305,7 @@ export class RequestHandler extends HandlerIO {
     try {
       this.setStatus(status, error instanceof HTTPError ? error.reason : undefined);
     } catch (err) {
-      // A reason with CR/LF (often built from user input) or an impossible status: answer 500.
+      // An impossible status (a reason that cannot be sent becomes "Unknown"): answer 500.
       log.error(`Invalid error status or reason for ${this.#summary()}`, err);
       status = 500;
       this.setStatus(500);
@@ -383,9 +317,9 @@ export class RequestHandler extends HandlerIO {
       log.error(`Uncaught exception in writeError for ${this.#summary()}`, err);
       this.clear();
       this.setStatus(500);
-      this.#chunks = [];
+      this.#out.clearBody();
     }
-    if (!this.#finished) this.finish();
+    if (!this.#out.finished) this.finish();
   }
 
   /** Hook: writes the error page. The default is HTML, or JSON when `Accept` prefers it. */
@@ -394,30 +328,25 @@ export class RequestHandler extends HandlerIO {
     const serveTrace = this.settings.serveTraceback ?? this.settings.debug ?? false;
     const trace = serveTrace && error !== undefined && !(error instanceof HTTPError) ? errorText(error) : undefined;
     const page = error instanceof ValidationError ? validationPage(error.failures, this.request.headers.accept)
-      : errorPage(status, this.#reason, this.request.headers.accept, trace);
+      : errorPage(status, this.#out.reason, this.request.headers.accept, trace);
     this.setHeader("Content-Type", page.contentType);
     this.finish(page.body);
   }
 
   // ---- Internals ----------------------------------------------------------------------------
 
-  #defaultHeaders(): HeaderMap {
-    const headers = Object.create(null) as HeaderMap;
-    headers["content-type"] = "text/html; charset=UTF-8";
-    // No Server header: it costs bytes on every response and only tells scanners what runs here
-    // (Tornado sends one; setDefaultHeaders() can add it back).
-    return headers;
-  }
-
-  #prepareHeaders(): void {
-    const cookies = this.newCookieHeaders();
-    if (cookies.length > 0) this.#headers["set-cookie"] = cookies;
-    const server = this.#ctx.server;
-    if (server.drain.draining || server.noKeepAlive || this.#closeAfter) this.#headers["connection"] = "close";
-    // A streaming handler that answered before reading the body (a 401 from prepare()): the
-    // unread body must not be parsed as the next request, and is not worth reading.
-    else if (hasBody(this.#ctx.req) && !this.#ctx.req.complete) this.#headers["connection"] = "close";
-    if (this.settings.compressResponse) addVaryAcceptEncoding(this.#headers);
+  // A handler with its own decodeArgument gets each path group's bytes (Tornado's
+  // decode_argument(value, name)); its answer replaces the group.
+  #decodePathArgs(): void {
+    const decode = (value: string | undefined, name?: string): string | undefined =>
+      value === undefined ? undefined : this.decodeArgument(percentBytes(value, false), name);
+    const self = this as { pathArgs: (string | undefined)[]; pathKwargs: Record<string, string | undefined> };
+    self.pathArgs = this.pathArgs.map((value) => decode(value));
+    if (this.pathKwargs !== NO_KWARGS) {
+      const named = Object.create(null) as Record<string, string | undefined>;
+      for (const [name, value] of Object.entries(this.pathKwargs)) named[name] = decode(value, name);
+      self.pathKwargs = named;
+    }
   }
 
   /** Calls one lifecycle hook; with `blockingThreshold` set, times its synchronous part. */
@@ -441,17 +370,17 @@ export class RequestHandler extends HandlerIO {
 
   #handleException(err: unknown): void {
     if (err instanceof Finish) {
-      if (!this.#finished) this.finish(err.chunk === undefined ? undefined : (err.chunk as string));
+      if (!this.#out.finished) this.finish(err.chunk === undefined ? undefined : (err.chunk as string));
       return;
     }
-    if (this.#finished || this.#detached) {
+    if (this.#out.finished || this.#detached) {
       log.error(`Exception after the response was finished in ${this.#summary()}`, err);
       return;
     }
     if (err instanceof HTTPError) {
       if (err.logMessage !== undefined) log.warn(`${err.status} ${this.#summary()}: ${err.logMessage}`);
       // The unread body would be parsed as the next request: close the connection after answering.
-      if (err.status === 413 || err.status === 408) this.#closeAfter = true;
+      if (err.status === 413 || err.status === 408) this.#out.closeAfter();
       this.sendError(err.status, { error: err });
       return;
     }
@@ -474,13 +403,7 @@ export class RequestHandler extends HandlerIO {
     } catch {
       // The logger is what failed; nothing is left to report to.
     }
-    const res = this.#ctx.res;
-    if (!res.headersSent && !res.destroyed) {
-      sendWhole(res, 500, undefined, { "content-length": "0", connection: "close" }, null);
-    } else if (!res.writableEnded) {
-      // Cut only a response still in progress; a complete one keeps its connection.
-      res.destroy();
-    }
+    this.#out.lastResort();
   }
 
   #afterFinish(): void {
@@ -496,6 +419,15 @@ export class RequestHandler extends HandlerIO {
   #summary(): string {
     return `${this.request.method} ${this.request.uri} (${this.request.remoteIp})`;
   }
+}
+
+// What the writer needs of the settings and the server; read when a response needs it.
+function responseRules(settings: HandlerSettings, server: ServerContext): ResponseRules {
+  return {
+    compress: settings.compressResponse === true,
+    etag: settings.etag !== false,
+    closing: () => server.noKeepAlive || server.drain.draining,
+  };
 }
 
 const NO_KWARGS: Record<string, string | undefined> = Object.freeze(Object.create(null) as Record<string, string | undefined>);

@@ -30,11 +30,19 @@ export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTION
 export type Hook = (...args: never[]) => unknown;
 
 /**
- * The function that answers `method` on `handler`: its own method, `get()` for HEAD, or the
- * default OPTIONS answer. Not accepted (outside `supportedMethods`, or not implemented) → 405.
+ * The lifecycle's first method check: a method outside the class's `supportedMethods` → 405,
+ * before the body is read (Tornado's `_execute`).
+ */
+export function checkSupported(handler: MethodTarget, method: string): void {
+  if (!supportedMethodsOf(handler).includes(method)) throw new HTTPError(405);
+}
+
+/**
+ * The function that answers a supported `method` on `handler`: its own method, `get()` for
+ * HEAD, or the default OPTIONS answer. Not implemented → 405; the lifecycle asks only after
+ * `prepare()`, so a `prepare()` that finishes or raises wins (Tornado's custom-404 pattern).
  */
 export function methodFunction(handler: MethodTarget, method: string): Hook {
-  if (!supportedMethodsOf(handler).includes(method)) throw new HTTPError(405);
   const self = handler as unknown as Record<string, Hook | undefined>;
   let fn = self[method.toLowerCase()];
   if (typeof fn !== "function" && method === "HEAD") fn = self["get"];

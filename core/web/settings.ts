@@ -22,7 +22,9 @@ export interface HandlerSettings {
   keyVersion?: number;
   /** Require the XSRF token on POST, PUT, PATCH and DELETE. */
   xsrfCookies?: boolean;
-  /** Options of the `_xsrf` cookie. */
+  /** Name of the XSRF cookie (default `_xsrf`; a `__Host-` name works with `secure: true`). */
+  xsrfCookieName?: string;
+  /** Options of the XSRF cookie. */
   xsrfCookieOptions?: CookieOptions;
   /** Where `@authenticated` sends anonymous users. */
   loginUrl?: string;

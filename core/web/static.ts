@@ -12,6 +12,7 @@ import { extname, isAbsolute, join, resolve, sep } from "node:path";
 import { ErrorCode, HTTPError, TyphoonError } from "../errors.ts";
 import { RequestHandler } from "./handler.ts";
 import { etagMatches } from "../http/etag.ts";
+import { encodedEtag, streamEncoding } from "../http/compress.ts";
 import type { HandlerSettings } from "./settings.ts";
 
 /** Init arguments of `StaticFileHandler`. */
@@ -69,12 +70,17 @@ export class StaticFileHandler extends RequestHandler {
     const file = await this.#resolve(path ?? "");
     if (file === null) return;
     const { absolute, stats } = file;
-    const etag = `"${await contentVersion(absolute, stats)}"`;
+    const contentType = MIME_TYPES[extname(absolute).toLowerCase()] ?? "application/octet-stream";
+    let etag = `"${await contentVersion(absolute, stats)}"`;
+    // A compressed representation has its own ETag (RFC 9110 §8.8.3); a range is sent as is.
+    const encoding = this.settings.compressResponse && this.request.headers.range === undefined
+      ? streamEncoding(this.request.headers["accept-encoding"], contentType) : null;
+    if (encoding !== null) etag = encodedEtag(etag, encoding);
     const modified = new Date(Math.floor(stats.mtimeMs / 1000) * 1000);
     this.setHeader("Etag", etag);
     this.setHeader("Last-Modified", modified);
     this.setHeader("Accept-Ranges", "bytes");
-    this.setHeader("Content-Type", MIME_TYPES[extname(absolute).toLowerCase()] ?? "application/octet-stream");
+    this.setHeader("Content-Type", contentType);
     if (this.getQueryArgument("v", null) !== null) {
       this.setHeader("Expires", new Date(Date.now() + CACHE_MAX_AGE * 1000));
       this.setHeader("Cache-Control", `max-age=${CACHE_MAX_AGE}`);

@@ -4,9 +4,10 @@
  * `websocket.py` (WebSocket works through `detach()`); likewise the application knows only
  * this module, and `handlers/websocket.ts` registers itself here.
  */
-import { ServerResponse, STATUS_CODES, type IncomingMessage } from "node:http";
+import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { answerOnSocket } from "../http/respond.ts";
 
 /** The raw socket of an upgrade request and the bytes that came behind its head. */
 export interface UpgradeSocket {
@@ -61,11 +62,10 @@ export function upgradeResponse(req: IncomingMessage, socket: Duplex, head: Buff
 
 /** Answers an upgrade request on the raw socket (no route: 404; not a WebSocket route: 400) and closes it. */
 export function rejectUpgrade(socket: Duplex, status: number): void {
-  const reason = STATUS_CODES[status] ?? "Error";
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   // destroy() once the answer is written: right away it could drop the answer.
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+  answerOnSocket(socket, status, () => socket.destroy());
 }

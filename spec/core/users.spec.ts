@@ -1,6 +1,7 @@
-// Users over real sockets: getCurrentUser() sync and async (resolved before prepare()), the
-// cached currentUser, assigning it in prepare(), a signed-cookie login, and @authenticated
-// on top of each, as in Tornado's AuthenticatedTest.
+// Users over real sockets: getCurrentUser() sync and async (lazy, as in Tornado: run on the
+// first read of currentUser, or awaited with resolveCurrentUser()), the cached currentUser,
+// assigning it in prepare(), a signed-cookie login, and @authenticated on top of each, as in
+// Tornado's AuthenticatedTest.
 import t from "tap";
 import { Application } from "../../core/web/app.ts";
 import { authenticated } from "../../core/web/decorators.ts";
@@ -29,8 +30,8 @@ class AsyncUserHandler extends RequestHandler {
     const name = this.getArgument("user", null);
     return name === null ? null : { name };
   }
-  override prepare(): void {
-    this.#seenInPrepare = this.currentUser;
+  override async prepare(): Promise<void> {
+    this.#seenInPrepare = await this.resolveCurrentUser();
   }
   @authenticated
   get(): void {
@@ -77,7 +78,16 @@ class ThrowingUserHandler extends RequestHandler {
     throw new Error("user store down");
   }
   get(): void {
-    this.write("unreachable");
+    this.write(this.getArgument("read", null) === null ? "never read" : String(this.currentUser));
+  }
+}
+
+class UnresolvedAsyncUserHandler extends RequestHandler {
+  override async getCurrentUser(): Promise<string> {
+    return "late";
+  }
+  get(): void {
+    this.write(String(this.currentUser));
   }
 }
 
@@ -86,6 +96,7 @@ async function serve(t: Test, settings: Record<string, unknown> = { loginUrl: "/
   const app = new Application([
     ["/sync", SyncUserHandler], ["/relative", AsyncUserHandler], ["/assigned", AssignedUserHandler],
     ["/default", DefaultUserHandler], ["/login", LoginHandler], ["/account", CookieUserHandler], ["/throwing", ThrowingUserHandler],
+    ["/unresolved", UnresolvedAsyncUserHandler],
   ], settings);
   const { port } = await listen(t, app);
   return `http://127.0.0.1:${port}`;
@@ -98,7 +109,7 @@ t.test("sync getCurrentUser(): currentUser is its value, computed once per reque
   t.same(JSON.parse((await rawRequest(base, "/sync")).text()), { first: null, second: null, calls: 2 });
 });
 
-t.test("async getCurrentUser() is resolved before prepare(); currentUser is null without an override", async (t) => {
+t.test("async getCurrentUser() is awaited with resolveCurrentUser(); currentUser is null without an override", async (t) => {
   const base = await serve(t);
   const r = await rawRequest(base, "/relative?user=bob");
   t.equal(r.status, 200);
@@ -131,8 +142,18 @@ t.test("a signed-cookie login: the cookie set by one request authenticates the n
   t.equal((await rawRequest(base, "/account", { headers: { Cookie: forged } })).status, 302, "a tampered cookie is no user");
 });
 
-t.test("a getCurrentUser() that throws is a 500; @authenticated without loginUrl is a 500, logged", async (t) => {
+t.test("a getCurrentUser() that throws is a 500 once currentUser is read (lazy: never read, never run)", async (t) => {
   const base = await serve(t, {});
-  t.equal((await rawRequest(base, "/throwing")).status, 500);
-  t.equal((await rawRequest(base, "/relative")).status, 500);
+  t.equal((await rawRequest(base, "/throwing?read=1")).status, 500);
+  const unread = await rawRequest(base, "/throwing");
+  t.equal(unread.status, 200);
+  t.equal(unread.text(), "never read");
+  t.equal((await rawRequest(base, "/relative")).status, 500, "@authenticated without loginUrl is a 500");
+});
+
+t.test("reading currentUser while an async getCurrentUser() is unresolved is a 500 with E_CURRENT_USER_ASYNC logged", async (t) => {
+  const base = await serve(t);
+  const lines = captureLog(t);
+  t.equal((await rawRequest(base, "/unresolved")).status, 500);
+  t.match(lines.map((l) => l.message).join("\n"), /resolveCurrentUser/);
 });

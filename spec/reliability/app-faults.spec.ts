@@ -56,7 +56,11 @@ class ConstructorThrows extends RequestHandler {
 }
 class UserRejects extends RequestHandler {
   override async getCurrentUser(): Promise<unknown> { throw new Error(SECRET_MESSAGE); }
-  get(): void { methodRuns++; }
+  // currentUser is lazy (Tornado): the hook runs, and fails, when the method asks for the user.
+  async get(): Promise<void> {
+    await this.resolveCurrentUser();
+    methodRuns++;
+  }
 }
 class OnFinishThrows extends RequestHandler {
   get(): void { this.write("finished fine"); }
@@ -159,14 +163,15 @@ t.test("an error whose reason carries CR/LF, an impossible status or a bad Finis
   process.on("unhandledRejection", onUnhandled);
   t.teardown(() => { process.off("unhandledRejection", onUnhandled); });
   const reason = await getOnce(port, "/bad-reason?v=evil");
-  t.equal(reason?.status, 500, "bad reason: 500");
+  t.equal(reason?.status, 400, "bad reason: the status is kept");
+  t.equal(reason?.reason, "Unknown", "bad reason: replaced by Unknown (Tornado)");
   t.notMatch(reason?.head ?? "", /X-Injected/i, "no injected header");
   t.equal((await getOnce(port, "/bad-status"))?.status, 500, "status 1234: 500");
   const finish = await getOnce(port, "/bad-finish");
   t.equal(finish?.status, 500, "Finish(42): 500");
   await after(20);
   t.same(unhandled, [], "no unhandled rejection");
-  t.ok(errorsIn(lines).length >= 3, "each logged");
+  t.ok(errorsIn(lines).length >= 2, "the bad status and the bad Finish are logged");
   t.equal((await getOnce(port, "/"))?.status, 200);
 });
 
