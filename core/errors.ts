@@ -60,12 +60,12 @@ export const ErrorCode = {
   TOO_MANY_RESTARTS: "E_TOO_MANY_RESTARTS",
   /** A message was written to a WebSocket that is closed. */
   WEBSOCKET_CLOSED: "E_WEBSOCKET_CLOSED",
+  /** `selectSubprotocol()` chose a WebSocket subprotocol the client did not offer. */
+  WEBSOCKET_SUBPROTOCOL: "E_WEBSOCKET_SUBPROTOCOL",
   /** A request failed its handler's schema (400, every failure listed). */
   VALIDATION: "E_VALIDATION",
   /** A handler's `static schema` is invalid (thrown when the `Application` is built). */
   SCHEMA: "E_SCHEMA",
-  /** `selectSubprotocol()` chose a WebSocket subprotocol the client did not offer. */
-  WEBSOCKET_SUBPROTOCOL: "E_WEBSOCKET_SUBPROTOCOL",
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

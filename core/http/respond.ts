@@ -118,20 +118,24 @@ export class Response {
     this.#chunks = [];
   }
 
-  /**
-   * Buffers a string, bytes, or a plain object/array sent as JSON (through `serialize` when
-   * given: a handler's response schema).
-   */
-  write(chunk: string | Uint8Array | object, serialize?: (value: unknown) => string): void {
+  /** Buffers a string, bytes, or a plain object/array sent as JSON. */
+  write(chunk: string | Uint8Array | object): void {
     if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "write() after finish()");
     if (typeof chunk === "string") this.#chunks.push(chunk);
     else if (chunk instanceof Uint8Array) this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     else if (typeof chunk === "object" && chunk !== null) {
       // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
-      const json = serialize === undefined ? JSON.stringify(chunk) : serialize(chunk);
-      this.#chunks.push(json.replace(/<\//g, "<\\/"));
+      this.#chunks.push(JSON.stringify(chunk).replace(/<\//g, "<\\/"));
       this.#headers["content-type"] = "application/json; charset=UTF-8";
     } else throw new TypeError(`write() takes a string, bytes or an object, not ${typeof chunk}`);
+  }
+
+  /** Buffers text already serialized as JSON (a compiled response serializer's output). */
+  writeJson(text: string): void {
+    if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "write() after finish()");
+    // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
+    this.#chunks.push(text.replace(/<\//g, "<\\/"));
+    this.#headers["content-type"] = "application/json; charset=UTF-8";
   }
 
   /** After this response the connection is closed (an unread body, a length mismatch). */

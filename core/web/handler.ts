@@ -221,8 +221,10 @@ export class RequestHandler extends HandlerIO {
    * Buffers output: a string (HTML by default), bytes, or a plain object/array sent as JSON.
    */
   write(chunk: string | Uint8Array | object): void {
-    // A response schema for the status serializes an object through its compiled serializer.
-    this.#out.write(chunk, this.#schema?.serializer(this.request.method, this.#out.status));
+    // A response schema for the status serializes through its compiled serializer.
+    const serialize = typeof chunk === "object" && !(chunk instanceof Uint8Array) ? this.#schema?.serializer(this.request.method, this.#out.status) : undefined;
+    if (serialize === undefined) this.#out.write(chunk);
+    else this.#out.writeJson(serialize(chunk));
   }
 
   /**

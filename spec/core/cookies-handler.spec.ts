@@ -157,3 +157,16 @@ t.test("XSRF: unsafe methods need the token from the cookie, as an argument or h
   t.equal((await xsrfApp.inject({ url: "/form", headers: { cookie } })).status, 200, "GET needs no token");
   t.equal((await xsrfApp.inject({ method: "POST", url: "/nowhere" })).status, 404, "an unknown URL is a 404, not a 403");
 });
+
+class MinVersionReader extends RequestHandler {
+  get(): void {
+    this.write({ any: this.getSignedCookie("s"), v2only: this.getSignedCookie("s", { minVersion: 2 }) });
+  }
+}
+
+t.test("getSignedCookie(name, { minVersion: 2 }) refuses a version-1 value that the default reads", async (t) => {
+  const reader = new Application([["/", MinVersionReader]], { cookieSecret: SECRET });
+  const read = async (value: string): Promise<unknown> => (await reader.inject({ url: "/", headers: { cookie: `s="${value}"` } })).json();
+  t.same(await read(createSignedValue(SECRET, "s", "old", { version: 1 })), { any: "old", v2only: null }, "a v1 value");
+  t.same(await read(createSignedValue(SECRET, "s", "new")), { any: "new", v2only: "new" }, "a v2 value passes both");
+});

@@ -109,7 +109,7 @@ t.test("a timeout rejects with TimeoutError and stops the running task", async (
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const start = performance.now();
   await t.rejects(pool.submitWith({ timeout: 300 }, "holdForever", flag), { name: "TimeoutError", message: /timed out after 300 ms/ });
-  t.ok(performance.now() - start < 5000, "promptly");
+  t.ok(performance.now() - start < 10_000, `promptly (${Math.round(performance.now() - start)} ms)`);
   t.equal(await pool.submit("add", 3, 4), 7, "a fresh thread serves the next call");
 });
 

@@ -167,3 +167,11 @@ t.test("a pool keeps the process alive while it works and not once idle", async 
   t.equal(child.status, 0, child.stderr);
   t.equal(child.stdout.trim(), "done 5", "the in-flight call finished before the process ended");
 });
+
+t.test("a plain .js task module given as a file path runs on a worker thread", async (t) => {
+  const pool = new ThreadPoolExecutor({ module: fileURLToPath(new URL("../fixtures/tasks-plain.js", import.meta.url)), maxWorkers: 1 });
+  t.teardown(() => pool.shutdown({ wait: false }));
+  const result = await pool.submit<{ value: number; threadId: number }>("double", 21);
+  t.equal(result.value, 42);
+  t.not(result.threadId, mainThreadId, "off the main thread");
+});

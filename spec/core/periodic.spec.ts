@@ -265,7 +265,7 @@ t.test("on real timers: an async callback longer than the period never overlaps 
   }
 });
 
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const deadline = performance.now() + ms;
   while (!cond()) {
     if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);

@@ -1,14 +1,15 @@
 /**
- * SIGTERM with real processes: a slow request in flight finishes (with `Connection: close`) and
- * the process exits 0, in a single process and under a supervisor (children included).
+ * SIGTERM and SIGINT with real processes: a slow request in flight finishes (with
+ * `Connection: close`) and the process exits 0, in a single process and under a supervisor
+ * (children included).
  */
 import { Agent } from "node:http";
 import t from "tap";
 import { alive, freePort, get, startFixture, until } from "../fixtures/cluster-harness.ts";
 
-for (const processes of [1, 2]) {
+for (const [signal, processes] of [["SIGTERM", 1], ["SIGTERM", 2], ["SIGINT", 1], ["SIGINT", 2]] as const) {
   const where = processes === 1 ? "a single process (start(1))" : "the supervisor of start(2)";
-  t.test(`SIGTERM to ${where} with a slow request in flight: it completes with Connection: close, then exit 0`, async (t) => {
+  t.test(`${signal} to ${where} with a slow request in flight: it completes with Connection: close, then exit 0`, async (t) => {
     const port = await freePort();
     const fx = startFixture("cluster-app.ts", { PORT: String(port), PROCESSES: String(processes) });
     t.teardown(() => fx.kill());
@@ -17,10 +18,10 @@ for (const processes of [1, 2]) {
     const from = fx.lines.length;
     const agent = new Agent({ keepAlive: true });
     t.teardown(() => agent.destroy());
-    const slow = get(port, "/wait/700", agent);
+    const slow = get(port, "/wait/2000", agent);
     const [, servingPid] = (await fx.waitFor(/^wait started (\d+)/, { from }))!;
     const children = fx.lines.filter((l) => l.startsWith("child ready")).map((l) => Number(l.split(" ")[3]));
-    process.kill(fx.pid, "SIGTERM");
+    process.kill(fx.pid, signal);
 
     const reply = await slow;
     t.equal(reply.status, 200, "the request in flight was answered");

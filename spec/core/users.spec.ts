@@ -7,7 +7,7 @@ import { Application } from "../../core/web/app.ts";
 import { authenticated } from "../../core/web/decorators.ts";
 import { RequestHandler } from "../../core/web/handler.ts";
 import { listen } from "../helpers/listen.ts";
-import { captureLog } from "../helpers/log.ts";
+import { captureLog, type LogLine } from "../helpers/log.ts";
 import { rawRequest } from "../handlers/raw-request.ts";
 import type { Test } from "tap";
 
@@ -36,6 +36,10 @@ class AsyncUserHandler extends RequestHandler {
   @authenticated
   get(): void {
     this.write({ prepare: this.#seenInPrepare, get: this.currentUser });
+  }
+  @authenticated
+  post(): void {
+    this.write({ posted: this.currentUser });
   }
 }
 
@@ -91,8 +95,10 @@ class UnresolvedAsyncUserHandler extends RequestHandler {
   }
 }
 
+let logged: LogLine[] = [];
+
 async function serve(t: Test, settings: Record<string, unknown> = { loginUrl: "/login", cookieSecret: "0123456789abcdef" }): Promise<string> {
-  captureLog(t);
+  logged = captureLog(t);
   const app = new Application([
     ["/sync", SyncUserHandler], ["/relative", AsyncUserHandler], ["/assigned", AssignedUserHandler],
     ["/default", DefaultUserHandler], ["/login", LoginHandler], ["/account", CookieUserHandler], ["/throwing", ThrowingUserHandler],
@@ -122,6 +128,12 @@ t.test("@authenticated with an async getCurrentUser redirects to /login?next=%2F
   const r = await rawRequest(base, "/relative");
   t.equal(r.status, 302);
   t.equal(r.headers.location, "/login?next=%2Frelative");
+  const post = await rawRequest(base, "/relative", { method: "POST" });
+  t.equal(post.status, 403, "POST without a user is a 403");
+  t.equal(post.headers.location, undefined, "and no redirect");
+  const signedIn = await rawRequest(base, "/relative?user=bob", { method: "POST" });
+  t.equal(signedIn.status, 200, "POST with a user runs the method");
+  t.same(JSON.parse(signedIn.text()), { posted: { name: "bob" } });
 });
 
 t.test("currentUser assigned in prepare() is what @authenticated sees", async (t) => {
@@ -144,11 +156,18 @@ t.test("a signed-cookie login: the cookie set by one request authenticates the n
 
 t.test("a getCurrentUser() that throws is a 500 once currentUser is read (lazy: never read, never run)", async (t) => {
   const base = await serve(t, {});
-  t.equal((await rawRequest(base, "/throwing?read=1")).status, 500);
+  const throwing = await rawRequest(base, "/throwing?read=1");
+  t.equal(throwing.status, 500);
+  const errors = (from: number): string[] => logged.slice(from).filter((l) => l.level === "error").map((l) => l.message);
+  t.ok(errors(0).some((m) => m.includes("/throwing") && m.includes("user store down")),
+    "the failing getCurrentUser() is logged as an error naming the request and what it threw");
   const unread = await rawRequest(base, "/throwing");
   t.equal(unread.status, 200);
   t.equal(unread.text(), "never read");
+  const before = logged.length;
   t.equal((await rawRequest(base, "/relative")).status, 500, "@authenticated without loginUrl is a 500");
+  t.ok(errors(before).some((m) => m.includes("/relative") && m.includes("loginUrl")),
+    "the missing loginUrl is logged as an error naming the request and the setting");
 });
 
 t.test("reading currentUser while an async getCurrentUser() is unresolved is a 500 with E_CURRENT_USER_ASYNC logged", async (t) => {

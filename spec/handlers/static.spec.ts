@@ -14,6 +14,8 @@ import { StaticFileHandler, byteRange } from "../../handlers/static.ts";
 import { listen } from "../helpers/listen.ts";
 import { captureLog } from "../helpers/log.ts";
 import { rawRequest } from "./raw-request.ts";
+import { collect, open } from "../helpers/raw-http.ts";
+import { waitFor, waitUntilStable } from "../helpers/wait.ts";
 
 const ROOT = fileURLToPath(new URL("../fixtures/static/root/", import.meta.url));
 const ROBOTS = "User-agent: *\nDisallow: /\n";
@@ -210,21 +212,24 @@ t.test("a large file streams in chunks with backpressure: a reader that stops ho
   // A client that reads nothing: the handler must stop reading the file once the socket is full.
   const app2 = new Application([["/s/(.*)", CountingStatic, { path: dir }]]);
   const { port: port2 } = await listen(t, app2);
-  const { request } = await import("node:http");
-  await new Promise<void>((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: port2, path: "/s/big.bin", agent: false }, (res) => {
-      res.pause();
-      const check = (): void => {
-        t.ok(CountingStatic.written > 0, "streaming started");
-        t.ok(CountingStatic.written < size / 2, `the handler wrote ${CountingStatic.written} of ${size} bytes to a client that reads nothing`);
-        req.destroy();
-        resolve();
-      };
-      setTimeout(check, 500);
-    });
-    req.on("error", (err) => (err.message.includes("socket hang up") ? resolve() : reject(err)));
-    req.end();
-  });
+  CountingStatic.written = 0;
+  const socket = await open(port2);
+  t.teardown(() => socket.destroy());
+  socket.pause();
+  socket.write("GET /s/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  await waitFor(() => CountingStatic.written > 0, { what: "the first chunk" });
+  // No event says "the server stopped writing": wait until the count stops moving for a while.
+  const held = await waitUntilStable(() => CountingStatic.written, { stableFor: 500, timeout: 60_000, what: "the writes to stall" });
+  t.ok(held > 0, "streaming started");
+  t.ok(held < size / 2, `the handler wrote ${held} of ${size} bytes to a client that reads nothing`);
+  t.notOk(socket.destroyed, "the connection is still open: the handler is waiting, not done or failed");
+  // Reading again releases the stream: the rest arrives, whole and in order.
+  const rest = collect(socket, { timeout: 60_000 });
+  socket.resume();
+  const ex = await rest;
+  t.equal(ex.responses[0]?.status, 200);
+  t.ok(ex.responses[0]?.body.equals(content), "after the pause the client gets the whole file");
+  t.equal(CountingStatic.written, size, "and the handler wrote every byte once");
 });
 
 class CountingStatic extends StaticFileHandler {
@@ -234,3 +239,18 @@ class CountingStatic extends StaticFileHandler {
     super.write(chunk);
   }
 }
+
+t.test("staticUrlPrefix moves the static route and the URLs staticUrl() makes", async (t) => {
+  captureLog(t);
+  const app = new Application([["/static_url/(.*)", StaticUrlHandler]], { staticPath: ROOT, staticUrlPrefix: "/assets/v1/" });
+  const { port } = await listen(t, app);
+  const base = `http://127.0.0.1:${port}`;
+  const r = await rawRequest(base, "/assets/v1/robots.txt");
+  t.equal(r.status, 200);
+  t.equal(r.text(), ROBOTS, "the file is served under the prefix");
+  t.equal((await rawRequest(base, "/static/robots.txt")).status, 404, "and no longer under /static/");
+  t.equal(app.staticUrl("robots.txt"), `/assets/v1/robots.txt?v=${ROBOTS_MD5}`);
+  t.equal((await rawRequest(base, "/static_url/robots.txt")).text(), `/assets/v1/robots.txt?v=${ROBOTS_MD5}`, "handler.staticUrl too");
+  const versioned = await rawRequest(base, `/assets/v1/robots.txt?v=${ROBOTS_MD5}`);
+  t.equal(versioned.text(), ROBOTS, "the URL staticUrl() made is served");
+});

@@ -12,7 +12,7 @@ import { listen } from "../helpers/listen.ts";
 const SECRET_MESSAGE = "db password is hunter2";
 const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(check: () => boolean, ms = 3000): Promise<boolean> {
+async function until(check: () => boolean, ms = 10_000): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (!check() && performance.now() < deadline) await after(10);
   return check();
@@ -248,16 +248,21 @@ class Streamer extends RequestHandler {
   override onConnectionClose(): void { closes++; }
 }
 
+let waiterStarted = false;
+let releaseWaiter: (() => void) | null = null;
 class Waiter extends RequestHandler {
   async get(): Promise<void> {
-    await after(150);
+    waiterStarted = true;
+    await new Promise<void>((resolve) => { releaseWaiter = resolve; });
     this.write("too late");
     waiterEnded = true;
   }
   override onConnectionClose(): void { closes++; }
 }
 
+let uploadStarted = false;
 class Uploader extends RequestHandler {
+  override initialize(): void { uploadStarted = true; }
   post(): void { this.write("got it"); }
   override onConnectionClose(): void { closes++; }
 }
@@ -276,21 +281,22 @@ t.test("a client leaving mid-response: onConnectionClose once, the handler ends,
   // Leaves while the handler awaits.
   const waitSocket = await open(port);
   waitSocket.write(simpleGet("/wait"));
-  await after(30);
+  t.ok(await until(() => waiterStarted), "the handler is waiting");
   waitSocket.destroy();
   t.ok(await until(() => closes === 2), "onConnectionClose while the handler waited");
+  releaseWaiter?.();
   t.ok(await until(() => waiterEnded), "the waiting handler finished into the closed response");
   // Leaves half-way through the body.
   const uploadSocket = await open(port);
   uploadSocket.write("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc");
-  await after(30);
+  t.ok(await until(() => uploadStarted), "the handler is reading the body");
   uploadSocket.destroy();
   t.ok(await until(() => closes === 3), "onConnectionClose during the upload");
   const connections = (): Promise<number> => new Promise((resolve, reject) => {
     server.httpServer!.getConnections((err, n) => (err ? reject(err) : resolve(n)));
   });
   let open_ = await connections();
-  const deadline = performance.now() + 2000;
+  const deadline = performance.now() + 10_000;
   while (open_ > 0 && performance.now() < deadline) {
     await after(20);
     open_ = await connections();

@@ -204,7 +204,7 @@ t.test(`fuzz: ${COUNT} generated requests (FUZZ_SEED=${SEED})`, async (t) => {
       const t0 = performance.now();
       let ex: Exchange;
       try {
-        ex = await exchange(port, Buffer.from(request, "latin1"), { responses: 1, timeout: 4000, bodyless: /^\s*HEAD /.test(request) ? [0] : [] });
+        ex = await exchange(port, Buffer.from(request, "latin1"), { responses: 1, timeout: 15_000, bodyless: /^\s*HEAD /.test(request) ? [0] : [] });
       } catch (err) {
         // Refused or reset before the request could be sent: the server is not accepting.
         failures.push(`#${i} could not connect: ${(err as Error).message}`);

@@ -7,6 +7,7 @@ import { Application, RequestHandler, type HTTPServerOptions } from "../../core/
 import { listen } from "../helpers/listen.ts";
 import { exchange, getOnce, open, collect, type Exchange } from "../helpers/raw-http.ts";
 import { captureLog } from "../helpers/log.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let handled = 0;
 
@@ -164,10 +165,10 @@ t.test("a broken chunked body is a 400 and a close, the handler is released, and
     t.equal(handled, before, `${c.name}: post() never ran`);
     await stillServes(t, port, c.name);
   }
-  // Each handler that was waiting for its body gives up when the connection closes.
-  const deadline = performance.now() + 3000;
+  // Each handler that was waiting for its body gives up when the connection closes (about a
+  // second after the 400: the server lingers so the client can read it).
   const released = (): number => lines.filter((l) => l.message.includes("closed the connection while sending the body")).length;
-  while (released() < BODY_ERRORS.length && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => released() >= BODY_ERRORS.length, { timeout: 15_000, what: "every waiting handler to be released" }).catch(() => undefined);
   t.equal(released(), BODY_ERRORS.length, "every waiting handler was released");
   const ok = await exchange(port, `POST / HTTP/1.1${CRLF}Host: x${CRLF}Transfer-Encoding: chunked${CRLF}Connection: close${CRLF}${CRLF}3;ext=1${CRLF}abc${CRLF}2${CRLF}de${CRLF}0${CRLF}${CRLF}`);
   t.equal(ok.responses[0]?.body.toString(), "got 5", "a valid chunked body with an extension is read whole");
@@ -236,6 +237,13 @@ t.test("a bad request pipelined after good ones: whole answers to the good ones,
   // The 400 may only come after both good answers: earlier, a client would take it for theirs.
   const expected = ["200 main", "200 value=2 q=none", "400 "];
   t.same(bodies, expected.slice(0, bodies.length), `a prefix of the in-order answers: ${bodies.join(" | ")}`);
+  t.equal(bodies[0], "200 main", "the first good request is answered whole");
+  // Tornado reads one request at a time, so it answers both good ones before it meets the bad
+  // one. node:http has parsed all three by then and typhoon cuts the connection while the
+  // second answer is still queued.
+  t.same(bodies.slice(0, 2), expected.slice(0, 2), "the second good request is answered too", {
+    todo: "the clientError handler destroys the socket while a parsed pipelined request is still unanswered",
+  });
   t.ok(ex.closed && !ex.timedOut, "closed");
   t.equal(ex.rest, "", "no half-written response");
   await stillServes(t, port, "pipelined garbage");
