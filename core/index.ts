@@ -17,7 +17,10 @@ export { cpuCount, forkProcesses, isDraining, taskId } from "./server/process.ts
 export type { ForkOptions, StartOptions } from "./server/process.ts";
 export type { Scheduling } from "./server/options.ts";
 export { ThreadPoolExecutor } from "./executor/pool.ts";
-export type { ExecutorStats, SubmitOptions, TaskProxy, ThreadPoolOptions } from "./executor/pool.ts";
+export type { ExecutorStats, SubmitOptions, TaskFunction, TaskProxy, ThreadPoolOptions } from "./executor/pool.ts";
+export type { ApplicationView, HandlerSettings } from "./web/settings.ts";
+export type { Body } from "./http/headers.ts";
+export type { Method } from "./web/decorators.ts";
 export { addslash, authenticated, removeslash, streamRequestBody } from "./web/decorators.ts";
 export type { InjectOptions, InjectResponse } from "./web/inject.ts";
 export {
@@ -25,7 +28,7 @@ export {
 } from "./errors.ts";
 export type { ErrorCodeValue, ValidationFailure } from "./errors.ts";
 export type {
-  FromSchema, HandlerSchema, JSONSchema, MethodSchema, ResponseSchemas, ValidInput, ValidOf, Validated,
+  FromSchema, FromType, HandlerSchema, JSONSchema, JSONType, MethodSchema, ResponseSchemas, SchemaOf, ValidInput, ValidOf, Validated,
 } from "./web/schema-types.ts";
 export type { OpenAPIDocument, OpenAPIInfo, OpenAPIOptions } from "./web/openapi.ts";
 export { IOLoop, TimeoutHandle } from "./loop/ioloop.ts";

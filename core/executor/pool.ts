@@ -55,7 +55,8 @@ export interface ExecutorStats {
   failed: number;
 }
 
-type TaskFunction = (...args: never[]) => unknown;
+/** A task: any exported function of the task module. */
+export type TaskFunction = (...args: never[]) => unknown;
 /** The typed face of a task module: each exported function, returning a promise. */
 export type TaskProxy<M> = {
   readonly [K in keyof M as M[K] extends TaskFunction ? K : never]:

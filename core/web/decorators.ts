@@ -6,7 +6,8 @@ import { HTTPError } from "../errors.ts";
 import type { RequestHandler } from "./handler.ts";
 import { userNowOrLater } from "./handler-io.ts";
 
-type Method<This, Args extends unknown[], R> = (this: This, ...args: Args) => R;
+/** A handler method as a decorator sees it. */
+export type Method<This, Args extends unknown[], R> = (this: This, ...args: Args) => R;
 
 /**
  * The method needs a user: without one (`currentUser` is falsy) a GET or HEAD is redirected to

@@ -53,7 +53,8 @@ export interface ValidInput {
   readonly body: unknown;
 }
 
-type JSONType = "object" | "string" | "number" | "integer" | "boolean" | "array" | "null";
+/** The JSON Schema `type` names. */
+export type JSONType = "object" | "string" | "number" | "integer" | "boolean" | "array" | "null";
 
 /**
  * The TypeScript type of the values a JSON Schema accepts. A TypeBox schema gives its own
@@ -71,7 +72,8 @@ export type FromSchema<S> =
   S extends { readonly type: readonly (infer T extends JSONType)[] } ? FromType<T, S> :
   unknown;
 
-type FromType<T, S> =
+/** The TypeScript type of one JSON Schema `type` name, for schema `S`. */
+export type FromType<T, S> =
   T extends "string" ? string :
   T extends "number" | "integer" ? number :
   T extends "boolean" ? boolean :
@@ -103,7 +105,8 @@ export type ValidOf<M> = {
   readonly body: M extends { readonly body: infer P } ? FromSchema<P> : undefined;
 };
 
-type SchemaOf<C> = C extends { readonly schema: infer S } ? S : never;
+/** The `static schema` of a handler class `C`. */
+export type SchemaOf<C> = C extends { readonly schema: infer S } ? S : never;
 
 /**
  * The `this` type of a handler method whose input its class's `static schema` describes:
