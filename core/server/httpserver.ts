@@ -14,7 +14,7 @@ import { DEFAULTS, serverContext, type AutoreloadSpec, type BindAddress, type HT
 import { drainOnSignals, startServer, type StartOptions } from "./process.ts";
 import { checkTarget, listenOn, type ListenTarget } from "./listen.ts";
 import { serveTargetOf, type ServeTarget } from "./servable.ts";
-import { QuietKeepAliveResponse, closeIfUnused, ignoreUpgradeOffer, isWebSocketUpgrade } from "./connection.ts";
+import { quietKeepAlive, closeIfUnused, ignoreUpgradeOffer, isWebSocketUpgrade } from "./connection.ts";
 
 /** How long a connection answered with a client error may stay half-open (ms). */
 const CLIENT_ERROR_LINGER = 1000;
@@ -172,12 +172,13 @@ export class HTTPServer {
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
       ...(o.maxRequestsPerSocket !== undefined ? { maxRequestsPerSocket: o.maxRequestsPerSocket } : {}),
       noDelay: true,
-      // No deprecated `Keep-Alive: timeout=N` header (connection.ts).
-      ServerResponse: QuietKeepAliveResponse,
     };
     const target = this.#target;
     const ctx = this.#context;
-    const listener: RequestListener = typeof target === "function" ? target : (req, res) => target.handle(req, res, ctx);
+    // No deprecated `Keep-Alive: timeout=N` header on any response (connection.ts).
+    const listener: RequestListener = typeof target === "function"
+      ? (req, res) => { quietKeepAlive(res); target(req, res); }
+      : (req, res) => { quietKeepAlive(res); target.handle(req, res, ctx); };
     const server = o.ssl !== undefined ? createHttpsServer({ ...settings, ...o.ssl }, listener) : createHttpServer(settings, listener);
     // RFC 9110 §10.1.1: a body that will be refused with 413 is refused before the client sends
     // it, so no `100 Continue` for a Content-Length over maxBodySize (node would send one).
