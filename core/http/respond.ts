@@ -18,22 +18,33 @@ import { hasBody } from "./body.ts";
 import { addVaryAcceptEncoding, bodyEncoding, compressAs, createEncoder, encodedEtag, prepareStreamEncoding, type Encoder } from "./compress.ts";
 import { errorPage } from "./error-page.ts";
 import { etagMatches } from "./etag.ts";
-import { bodyLength, checkHeader, isBodyless, joinChunks, reasonPhraseFor, type Body, type HeaderMap } from "./headers.ts";
+import { bodyLength, checkHeader, isBodyless, joinChunks, newHeaderMap, reasonPhraseFor, type Body, type HeaderMap } from "./headers.ts";
 
-/** What the writer asks of the code that owns the response (the handler) when it finishes. */
+/** What the writer asks of the code that owns the response (the handler). */
 export interface ResponseOwner {
   /** The ETag of a whole body, or `null` for none (Tornado's `compute_etag`). */
   computeEtag(body: Body): string | null;
+  /** The request, as log lines name it (method, URI, client). */
+  readonly request: { readonly method: string; readonly uri: string; readonly remoteIp: string };
 }
 
-/** The response options that come from the application and the server. */
-export interface ResponseRules {
-  /** `compressResponse`. */
-  readonly compress: boolean;
-  /** Automatic ETag and 304 (`etag` setting, default on). */
-  readonly etag: boolean;
-  /** Whether every response closes its connection now (`noKeepAlive`, or the server draining). */
-  closing(): boolean;
+/** The response options that come from the application (read when a response needs them). */
+export interface ResponseSettings {
+  /** Compress responses the client accepts compressed (default off). */
+  readonly compressResponse?: boolean | undefined;
+  /** Automatic ETag and 304 (default on). */
+  readonly etag?: boolean | undefined;
+}
+
+/** What the writer needs of the server: whether every response closes its connection now. */
+export interface ResponseServer {
+  readonly noKeepAlive: boolean;
+  readonly drain: { readonly draining: boolean };
+}
+
+/** How log lines name a request: `GET /path?x=1 (127.0.0.1)`. */
+export function describeRequest(request: ResponseOwner["request"]): string {
+  return `${request.method} ${request.uri} (${request.remoteIp})`;
 }
 
 /** One request's outgoing response. */
@@ -53,15 +64,16 @@ export class Response {
   #bytes = 0;
   readonly #res: ServerResponse;
   readonly #req: IncomingMessage;
-  readonly #rules: ResponseRules;
-  readonly #describe: () => string;
+  readonly #owner: ResponseOwner;
+  readonly #settings: ResponseSettings;
+  readonly #server: ResponseServer;
 
-  /** `describe` names the request in log lines (method, URI, client). */
-  constructor(res: ServerResponse, req: IncomingMessage, rules: ResponseRules, describe: () => string) {
+  constructor(res: ServerResponse, req: IncomingMessage, owner: ResponseOwner, settings: ResponseSettings, server: ResponseServer) {
     this.#res = res;
     this.#req = req;
-    this.#rules = rules;
-    this.#describe = describe;
+    this.#owner = owner;
+    this.#settings = settings;
+    this.#server = server;
   }
 
   get status(): number {
@@ -95,6 +107,11 @@ export class Response {
 
   setHeader(name: string, value: string | number | Date): void {
     this.#headers[name.toLowerCase()] = checkHeader(name, value);
+  }
+
+  /** Sets a header whose lower-case name and value the caller has already checked. */
+  setCheckedHeader(lowerName: string, value: string): void {
+    this.#headers[lowerName] = value;
   }
 
   addHeader(name: string, value: string | number | Date): void {
@@ -159,7 +176,7 @@ export class Response {
     if (!this.#headersWritten) {
       this.#headersWritten = true;
       this.#finalHeaders(cookies);
-      if (this.#rules.compress) {
+      if (this.#settings.compressResponse === true) {
         const encoding = prepareStreamEncoding(this.#req.headers["accept-encoding"], this.#status, this.#headers);
         if (encoding !== null) this.#compressor = new StreamCompressor(res, createEncoder(encoding));
       }
@@ -185,7 +202,7 @@ export class Response {
    * Sends everything: the whole response in one write, or the end of a streamed one.
    * `cookies` are the `Set-Cookie` values of cookies set during the request.
    */
-  finish(owner: ResponseOwner, cookies: readonly string[]): void {
+  finish(cookies: readonly string[]): void {
     if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
     this.#finished = true;
     const res = this.#res;
@@ -205,10 +222,10 @@ export class Response {
     this.#chunks = [];
     const method = this.#req.method;
     const headers = this.#headers;
-    const rules = this.#rules;
-    const encoding = rules.compress ? bodyEncoding(this.#req.headers["accept-encoding"], this.#status, headers, bodyLength(body)) : null;
-    if (this.#status === 200 && (method === "GET" || method === "HEAD") && rules.etag && headers["etag"] === undefined) {
-      let etag = owner.computeEtag(body);
+    const settings = this.#settings;
+    const encoding = settings.compressResponse === true ? bodyEncoding(this.#req.headers["accept-encoding"], this.#status, headers, bodyLength(body)) : null;
+    if (this.#status === 200 && (method === "GET" || method === "HEAD") && settings.etag !== false && headers["etag"] === undefined) {
+      let etag = this.#owner.computeEtag(body);
       if (etag !== null) {
         if (encoding !== null) etag = encodedEtag(etag, encoding);
         headers["etag"] = etag;
@@ -258,11 +275,12 @@ export class Response {
     const headers = this.#headers;
     if (cookies.length > 0) headers["set-cookie"] = [...cookies];
     const req = this.#req;
-    if (this.#closeAfter || this.#rules.closing()) headers["connection"] = "close";
+    const server = this.#server;
+    if (this.#closeAfter || server.noKeepAlive || server.drain.draining) headers["connection"] = "close";
     // A streaming handler that answered before reading the body (a 401 from prepare()): the
     // unread body must not be parsed as the next request, and is not worth reading.
     else if (hasBody(req) && !req.complete) headers["connection"] = "close";
-    if (this.#rules.compress) addVaryAcceptEncoding(headers);
+    if (this.#settings.compressResponse === true) addVaryAcceptEncoding(headers);
   }
 
   // A handler that declares a Content-Length and writes another number of bytes would
@@ -272,7 +290,7 @@ export class Response {
     const length = bodyLength(body);
     if (wanted === length) return body;
     this.#closeAfter = true;
-    log.error(`Content-Length ${String(declared)} but ${length} bytes written in ${this.#describe()}; closing the connection after the response`);
+    log.error(`Content-Length ${String(declared)} but ${length} bytes written in ${describeRequest(this.#owner.request)}; closing the connection after the response`);
     if (wanted < 0) {
       this.#headers["content-length"] = String(length);
       return body;
@@ -304,7 +322,7 @@ export class Response {
     const socket = this.#req.socket;
     // A client that went away mid-download (a static file's loop stops early) is not an error.
     if (socket === null || socket.destroyed || res.destroyed) return;
-    log.error(`Content-Length ${this.#declaredLength} but ${atFinish ? "" : "more than "}${written} bytes written in ${this.#describe()}; closing the connection after the response`);
+    log.error(`Content-Length ${this.#declaredLength} but ${atFinish ? "" : "more than "}${written} bytes written in ${describeRequest(this.#owner.request)}; closing the connection after the response`);
     if (res.writableEnded) socket.destroySoon();
     else res.once("finish", () => socket.destroySoon());
   }
@@ -376,7 +394,7 @@ function declaredLength(declared: string | string[]): number {
 }
 
 function defaultHeaders(): HeaderMap {
-  const headers = Object.create(null) as HeaderMap;
+  const headers = newHeaderMap();
   headers["content-type"] = "text/html; charset=UTF-8";
   // No Server header: it costs bytes on every response and only tells scanners what runs here
   // (Tornado sends one; setDefaultHeaders() can add it back).

@@ -10,17 +10,17 @@ import { REQUEST_ID_HEADER, requestIdOf } from "./access-log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
 import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
-import { SAFE_METHODS, allowedMethods, checkSupported, methodFunction, type Hook } from "./methods.ts";
+import { LOWER_METHODS, SAFE_METHODS, allowedMethods, checkSupported, methodFunction, type Hook } from "./methods.ts";
 import { etagOf } from "../http/etag.ts";
 import type { Body } from "../http/headers.ts";
 import { errorPage } from "../http/error-page.ts";
-import { Response, type ResponseRules } from "../http/respond.ts";
+import { Response, describeRequest } from "../http/respond.ts";
 import { HandlerIO } from "./handler-io.ts";
 import { percentBytes } from "../http/percent.ts";
 import { setRequestBody, type HTTPServerRequest } from "./request.ts";
 import type { ServerContext } from "../server/options.ts";
 import type { DrainState } from "../server/drain-state.ts";
-import type { ApplicationView, HandlerSettings } from "./settings.ts";
+import type { ApplicationView } from "./settings.ts";
 import { compileHandlerSchema, emptyValid, validationPage, type CompiledSchema } from "./schema.ts";
 import type { HandlerSchema, ValidInput } from "./schema-types.ts";
 import { browserLocale, type Locale } from "./locale.ts";
@@ -92,6 +92,8 @@ export class RequestHandler extends HandlerIO {
   #abort: AbortController | null = null;
   #deadline: NodeJS.Timeout | undefined;
   #locale: Locale | null = null;
+  // The function answering the request's method, found after prepare().
+  #method: Hook | undefined = undefined;
 
   constructor(application: ApplicationView, request: HTTPServerRequest, ctx: HandlerContext) {
     super(application, request);
@@ -99,7 +101,7 @@ export class RequestHandler extends HandlerIO {
     this.pathArgs = ctx.pathArgs;
     this.pathKwargs = ctx.pathKwargs;
     this.#blockingThreshold = application.settings.blockingThreshold;
-    this.#out = new Response(ctx.res, ctx.req, responseRules(application.settings, ctx.server), () => this.#summary());
+    this.#out = new Response(ctx.res, ctx.req, this, application.settings, ctx.server);
     this.setDefaultHeaders();
   }
 
@@ -110,55 +112,106 @@ export class RequestHandler extends HandlerIO {
    * 405 (before the body is read) → body → XSRF → prepare → a method that is not implemented
    * is a 405 (after prepare, so a prepare() that finishes or raises 404 wins) → the method →
    * finish → onFinish. `currentUser` is not resolved here: it is lazy, as in Tornado.
-   * Called by the application; never throws.
+   * Called by the application; never throws, and its promise (if any) never rejects.
+   *
+   * The steps ({@link #step}) run one after another without a promise as long as each ends
+   * synchronously: a handler whose hooks and method are synchronous is served with no promise
+   * and no microtask. The first step that returns a promise (an async hook, a body to read)
+   * hands the rest to {@link #resumeAfter}, and `execute()` returns that promise.
    */
-  async execute(): Promise<void> {
-    const { req, res, initArgs } = this.#ctx;
-    const method = this.request.method;
+  execute(): void | Promise<void> {
+    const res = this.#ctx.res;
     // Only handlers that override the hook pay for a close listener.
     if (this.onConnectionClose !== RequestHandler.prototype.onConnectionClose) res.once("close", () => this.#connectionClosed());
     const timeout = this.#ctx.server.requestTimeout;
     if (timeout > 0) this.#deadline = setTimeout(() => this.#timedOut(timeout), timeout);
     const watch = this.#ctx.watch;
     if (watch !== undefined) {
-      this.#inFlight = { method, path: this.request.path, handler: this.constructor.name, hook: "initialize", reqId: this.requestId };
+      const request = this.request;
+      this.#inFlight = { method: request.method, path: request.path, handler: this.constructor.name, hook: "initialize", reqId: this.requestId };
       watch.enter(this.#inFlight);
     }
-    try {
-      const cls = this.constructor as typeof RequestHandler;
-      if (cls.schema !== undefined) this.#schema = compileHandlerSchema(cls);
-      const init = this.#call("initialize", this.initialize, [initArgs]);
-      if (isThenable(init)) await init;
-      checkSupported(this, method);
-      if (this.#ctx.rawGroups === true) this.#decodePathArgs();
-      const streaming = cls.streamRequestBody;
-      if (!streaming && hasBody(req)) {
-        const { body, parsed } = await receiveBody(req, this.#ctx.server);
-        setRequestBody(this.request, body, parsed.arguments, parsed.files, parsed.json);
+    return this.#runFrom(Step.Initialize);
+  }
+
+  /** One step of the lifecycle: a promise while it is still running, {@link STOP} once the request is done. */
+  #step(step: Step): unknown {
+    const cls = this.constructor as typeof RequestHandler;
+    switch (step) {
+      case Step.Initialize:
+        if (cls.schema !== undefined) this.#schema = compileHandlerSchema(cls);
+        // The base hook does nothing: not calling it saves a call (and its timing).
+        if (this.initialize === RequestHandler.prototype.initialize) return undefined;
+        return this.#call("initialize", this.initialize, [this.#ctx.initArgs]);
+      case Step.Body: {
+        checkSupported(this, this.request.method);
+        if (this.#ctx.rawGroups === true) this.#decodePathArgs();
+        const req = this.#ctx.req;
+        if (cls.streamRequestBody || !hasBody(req)) return undefined;
+        return receiveBody(req, this.#ctx.server).then(({ body, parsed }) => {
+          setRequestBody(this.request, body, parsed.arguments, parsed.files, parsed.json);
+        });
       }
-      if (this.settings.xsrfCookies && !SAFE_METHODS.has(method)) this.checkXsrfCookie();
-      const prepared = this.#call("prepare", this.prepare, []);
-      if (isThenable(prepared)) await prepared;
-      if (this.#out.finished || this.#detached) return;
-      const fn = methodFunction(this, method);
-      if (streaming) await receiveStream(req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
-      const named = this.pathKwargs !== NO_KWARGS;
-      if (this.#schema !== undefined) this.#valid = this.#schema.validate(method, this.request, this.pathArgs, this.pathKwargs, named);
-      const args = named ? [this.pathKwargs] : this.pathArgs;
-      const result = this.#call(method.toLowerCase(), fn, args);
-      if (isThenable(result)) await result;
-      if (!this.#out.finished && !this.#detached) this.finish();
-    } catch (err) {
-      try {
-        this.#handleException(err);
-      } catch (fatal) {
-        // Error handling itself failed (a throwing logFunction, a bad status): never let it
-        // escape as an unhandled rejection, which would stop the process.
-        this.#lastResort(fatal);
+      case Step.Prepare:
+        if (this.settings.xsrfCookies && !SAFE_METHODS.has(this.request.method)) this.checkXsrfCookie();
+        if (this.prepare === RequestHandler.prototype.prepare) return undefined;
+        return this.#call("prepare", this.prepare, NO_ARGS);
+      case Step.StreamBody:
+        // prepare() finished (or detached) the response: the method is not called.
+        if (this.#out.finished || this.#detached) return STOP;
+        this.#method = methodFunction(this, this.request.method);
+        if (!cls.streamRequestBody) return undefined;
+        return receiveStream(this.#ctx.req, this.#ctx.server, (chunk) => this.#call("dataReceived", this.dataReceived, [chunk]));
+      case Step.Method: {
+        const method = this.request.method;
+        const named = this.pathKwargs !== NO_KWARGS;
+        if (this.#schema !== undefined) this.#valid = this.#schema.validate(method, this.request, this.pathArgs, this.pathKwargs, named);
+        return this.#call(LOWER_METHODS[method] ?? method.toLowerCase(), this.#method, named ? [this.pathKwargs] : this.pathArgs);
       }
-    } finally {
-      if (this.#inFlight !== null) watch!.leave(this.#inFlight);
+      case Step.Finish:
+        if (!this.#out.finished && !this.#detached) this.finish();
+        return STOP;
     }
+  }
+
+  /** Runs the steps from `step` on while they end synchronously (see {@link execute}). */
+  #runFrom(step: Step): void | Promise<void> {
+    try {
+      for (let outcome = this.#step(step); outcome !== STOP; outcome = this.#step(++step)) {
+        if (isThenable(outcome)) return this.#resumeAfter(outcome, step + 1);
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+    this.#leave();
+  }
+
+  /** The asynchronous rest: waits for the step that returned `pending`, then runs the next ones. */
+  async #resumeAfter(pending: PromiseLike<unknown>, next: Step): Promise<void> {
+    try {
+      await pending;
+    } catch (err) {
+      this.#fail(err);
+      this.#leave();
+      return;
+    }
+    return this.#runFrom(next);
+  }
+
+  /** A step threw: answer with the error (never throws). */
+  #fail(err: unknown): void {
+    try {
+      this.#handleException(err);
+    } catch (fatal) {
+      // Error handling itself failed (a throwing logFunction, a bad status): never let it
+      // escape as an unhandled rejection, which would stop the process.
+      this.#lastResort(fatal);
+    }
+  }
+
+  /** The request is done with the lifecycle: the blocking watchdog stops watching it. */
+  #leave(): void {
+    if (this.#inFlight !== null) this.#ctx.watch!.leave(this.#inFlight);
   }
 
   /**
@@ -256,7 +309,7 @@ export class RequestHandler extends HandlerIO {
     if (this.#out.finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "finish() called twice");
     if (chunk !== undefined) this.write(chunk);
     this.#stampRequestId();
-    this.#out.finish(this, this.newCookieHeaders());
+    this.#out.finish(this.newCookieHeaders());
     this.#afterFinish();
   }
 
@@ -538,22 +591,21 @@ export class RequestHandler extends HandlerIO {
   #stampRequestId(): void {
     if (this.#out.headersWritten) return;
     const idHeader = this.settings.requestIdHeader;
-    this.#out.setHeader(typeof idHeader === "string" ? idHeader : REQUEST_ID_HEADER, this.requestId);
+    // An id is always a sane header value (visible ASCII, checked or generated).
+    if (typeof idHeader === "string") this.#out.setHeader(idHeader, this.requestId);
+    else this.#out.setCheckedHeader(REQUEST_ID_HEADER, this.requestId);
   }
 
   #summary(): string {
-    return `${this.request.method} ${this.request.uri} (${this.request.remoteIp})`;
+    return describeRequest(this.request);
   }
 }
 
-// What the writer needs of the settings and the server; read when a response needs it.
-function responseRules(settings: HandlerSettings, server: ServerContext): ResponseRules {
-  return {
-    compress: settings.compressResponse === true,
-    etag: settings.etag !== false,
-    closing: () => server.noKeepAlive || server.drain.draining,
-  };
-}
+// The lifecycle's steps, in order (see RequestHandler.execute).
+const enum Step { Initialize, Body, Prepare, StreamBody, Method, Finish }
+/** What a step returns once the request needs no more steps. */
+const STOP = Symbol("stop");
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
 const NO_KWARGS: Record<string, string | undefined> = Object.freeze(Object.create(null) as Record<string, string | undefined>);
 
