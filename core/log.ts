@@ -63,7 +63,9 @@ const writers = new Set<WeakRef<BatchedWriter>>();
 /** Batches lines into one write per event-loop turn; what is pending at exit is written then. */
 class BatchedWriter {
   readonly #destination: LogDestination;
-  #pending = "";
+  // Lines joined once at flush: one flat copy, cheaper than flattening a rope built with +=.
+  #pending: string[] = [];
+  #pendingLength = 0;
   #scheduled = false;
 
   constructor(destination: LogDestination) {
@@ -77,9 +79,10 @@ class BatchedWriter {
   }
 
   write(line: string): void {
-    this.#pending += line;
+    this.#pending.push(line);
+    this.#pendingLength += line.length;
     // Large batches go out at once, so memory stays bounded under a burst.
-    if (this.#pending.length > 65536) this.flush();
+    if (this.#pendingLength > 65536) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.flush());
@@ -89,8 +92,9 @@ class BatchedWriter {
   flush(): void {
     this.#scheduled = false;
     if (this.#pending.length === 0) return;
-    const text = this.#pending;
-    this.#pending = "";
+    const text = this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join("");
+    this.#pending = [];
+    this.#pendingLength = 0;
     this.#destination.write(text);
   }
 }
@@ -124,6 +128,18 @@ class TyphoonLogger implements Logger {
     const core = this.#core;
     const extra = core.json ? jsonMembers(bindings) : textPairs(bindings);
     return new TyphoonLogger(core, this.#bound + extra);
+  }
+
+  /** Whether this logger writes JSON records at `level`. */
+  writesJson(level: LogLevel): boolean {
+    const core = this.#core;
+    return core.json && core.min <= LEVELS[level];
+  }
+
+  /** Writes one JSON record whose fields are already JSON members (`,"a":1,"b":"x"`). */
+  writeMembers(level: LogLevel, members: string, msg: string): void {
+    const core = this.#core;
+    core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${members},"msg":${jsonString(msg)}}\n`);
   }
 
   #write(level: LogLevel, first: object | string, msg: unknown): void {
@@ -251,6 +267,27 @@ class ForwardingLogger implements Logger {
  */
 export const log: Logger = new ForwardingLogger(null);
 
+/** A logger that takes records with their fields already rendered as JSON members. */
+export interface JsonRecordWriter {
+  /** Writes one record; `members` is `,"a":1,"b":"x"` (see {@link jsonString}). */
+  writeMembers(level: LogLevel, members: string, msg: string): void;
+}
+
+/**
+ * typhoon's own JSON logger behind `logger` (itself, or {@link log} with no other logger set)
+ * when it writes `level`, for records whose fields are rendered without walking an object;
+ * `null` when the caller must use the logger's methods (pino, a sink, the text format).
+ */
+export function jsonRecordWriter(logger: Logger, level: LogLevel): JsonRecordWriter | null {
+  const target = logger === log ? currentLog() : logger;
+  return target instanceof TyphoonLogger && target.writesJson(level) ? target : null;
+}
+
+/** A string as a JSON string literal; most need no escaping and are only quoted. */
+export function jsonString(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
+
 /** An error's stack (or its string form for non-errors), for the log. */
 export function errorText(err: unknown): string {
   if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
@@ -302,7 +339,7 @@ function flatMembers(fields: object): string | null {
   for (const key in fields) {
     const value = (fields as Record<string, unknown>)[key];
     let text: string;
-    if (typeof value === "string") text = NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+    if (typeof value === "string") text = jsonString(value);
     else if (typeof value === "number") {
       if (!Number.isFinite(value)) return null;
       text = String(value);

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { Logger } from "../log.ts";
+import { jsonRecordWriter, jsonString, type Logger } from "../log.ts";
 
 /** The header a request id is read from and sent back in, unless `requestIdHeader` renames it. */
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -64,10 +64,19 @@ export interface AccessFacts {
 
 /**
  * Writes the access record of one finished request: `info`, with the facts as fields and
- * Tornado's access line as the message (`200 GET /path (127.0.0.1) 0.42ms`).
+ * Tornado's access line as the message (`200 GET /path (127.0.0.1) 0.42ms`). typhoon's own JSON
+ * logger gets the fields already rendered (measured: about half the cost of walking the object).
  */
 export function writeAccessLog(logger: Logger, facts: AccessFacts): void {
-  logger.info(facts, `${facts.status} ${facts.method} ${facts.path} (${facts.remoteIp}) ${facts.ms}ms`);
+  const message = `${facts.status} ${facts.method} ${facts.path} (${facts.remoteIp}) ${facts.ms}ms`;
+  const json = jsonRecordWriter(logger, "info");
+  if (json === null) {
+    logger.info(facts, message);
+    return;
+  }
+  json.writeMembers("info", `,"reqId":${jsonString(facts.reqId)},"method":${jsonString(facts.method)},"path":${jsonString(facts.path)}`
+    + `,"route":${jsonString(facts.route)},"status":${facts.status},"ms":${facts.ms},"bytes":${facts.bytes}`
+    + `,"remoteIp":${jsonString(facts.remoteIp)},"taskId":${facts.taskId}`, message);
 }
 
 /** Milliseconds rounded to 2 decimals, for the record. */

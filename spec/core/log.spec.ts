@@ -118,3 +118,34 @@ t.test("a pino() logger fits the Logger interface and receives the framework's r
   t.match(records[0], { level: 40, reqId: "p1", status: 404, msg: "not found" });
   t.match(records[1], { level: 50, msg: "old form", err: { message: "with an error" } });
 });
+
+t.test("the access record rendered for typhoon's JSON logger equals the one its fields give any other logger", async (t) => {
+  const { writeAccessLog } = await import("../../core/web/access-log.ts");
+  const facts = {
+    reqId: 'client"id\\1', method: "GET", path: '/a"b\\c/\u2028', route: "/(?<name>[^/]+)", status: 404,
+    ms: 0.42, bytes: 12, remoteIp: "::1", taskId: null,
+  };
+  const out = memory();
+  writeAccessLog(createLogger({ format: "json", destination: out }).child({ app: "x" }), facts);
+  // A logger that is not typhoon's own receives the fields object and the same message.
+  const seen: { fields: object; msg: string }[] = [];
+  const other: Logger = {
+    debug() {}, warn() {}, error() {}, child() { return other; },
+    info(fields: object | string, msg?: unknown) { seen.push({ fields: fields as object, msg: msg as string }); },
+  };
+  writeAccessLog(other, facts);
+  await turn();
+  const [record] = out.lines();
+  t.strictSame(Object.keys(record!), ["level", "time", "pid", "hostname", "app", ...Object.keys(facts), "msg"], "pino's order, then the bindings, the fields and msg");
+  t.match(record, { level: 30, app: "x", ...facts, msg: `404 GET ${facts.path} (::1) 0.42ms` });
+  t.equal(seen[0]!.fields, facts);
+  t.equal(seen[0]!.msg, record!["msg"]);
+  // Below the logger's level nothing is written; the text format gets a readable line.
+  const quiet = memory();
+  writeAccessLog(createLogger({ format: "json", level: "warn", destination: quiet }), facts);
+  const text = memory();
+  writeAccessLog(createLogger({ format: "text", destination: text }), facts);
+  await turn();
+  t.equal(quiet.text(), "");
+  t.match(text.text(), /INFO  404 GET \/a"b\\c\/\u2028 \(::1\) 0\.42ms reqId=client"id\\1 /);
+});
