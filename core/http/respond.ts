@@ -149,7 +149,7 @@ export class Response {
     else if (chunk instanceof Uint8Array) this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     else if (typeof chunk === "object" && chunk !== null) {
       // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
-      this.#chunks.push(JSON.stringify(chunk).replace(/<\//g, "<\\/"));
+      this.#chunks.push(scriptSafe(JSON.stringify(chunk)));
       this.#headers["content-type"] = "application/json; charset=UTF-8";
     } else throw new TypeError(`write() takes a string, bytes or an object, not ${typeof chunk}`);
   }
@@ -158,7 +158,7 @@ export class Response {
   writeJson(text: string): void {
     if (this.#finished) throw new TyphoonError(ErrorCode.RESPONSE_FINISHED, "write() after finish()");
     // Escaping "</" keeps JSON safe inside a <script> block (Tornado's json_encode).
-    this.#chunks.push(text.replace(/<\//g, "<\\/"));
+    this.#chunks.push(scriptSafe(text));
     this.#headers["content-type"] = "application/json; charset=UTF-8";
   }
 
@@ -386,6 +386,11 @@ export function sendErrorPage(res: ServerResponse, status: number, accept: strin
  */
 export function answerOnSocket(socket: Duplex, status: number, after?: () => void): void {
   socket.end(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, after);
+}
+
+// Most JSON has no "</": includes() finds that out for less than a global replace costs.
+function scriptSafe(json: string): string {
+  return json.includes("</") ? json.replace(/<\//g, "<\\/") : json;
 }
 
 /** A declared Content-Length as a number; -1 when it is not one (several, or not digits). */

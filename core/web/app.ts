@@ -309,18 +309,17 @@ export class Application implements ApplicationView {
    */
   readonly #logRequest = (handler: RequestHandler, route: string, bytes: number): void => {
     const r = handler.request;
-    const ms = r.requestTime();
     const metrics = this.#metrics;
+    const custom = this.settings.logFunction;
+    const accessLog = custom === undefined && this.settings.accessLog !== false;
+    // The clock is read only when a metric or the access record needs the duration.
+    const ms = metrics !== null || accessLog ? r.requestTime() : 0;
     if (metrics !== null) {
       metrics.inFlight--;
       metrics.observe(r.method, route, handler.getStatus(), ms / 1000);
     }
-    const custom = this.settings.logFunction;
-    if (custom !== undefined) {
-      custom(handler);
-      return;
-    }
-    if (this.settings.accessLog === false) return;
+    if (custom !== undefined) custom(handler);
+    if (!accessLog) return;
     writeAccessLog(this.#logger, {
       reqId: handler.requestId, method: r.method, path: r.path, route, status: handler.getStatus(),
       ms: roundMs(ms), bytes, remoteIp: r.remoteIp, taskId: TASK_ID,
@@ -396,7 +395,7 @@ function hostCount(rawHeaders: readonly string[]): number {
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (name.length === 4 && name.toLowerCase() === "host") count++;
+    if (name.length === 4 && (name === "Host" || name === "host" || name.toLowerCase() === "host")) count++;
   }
   return count;
 }
