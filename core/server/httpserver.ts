@@ -199,22 +199,51 @@ export class HTTPServer {
     // A client error (malformed request, oversize head, timeout) answers the client when it
     // still can, and never reaches the app or crashes the process (Node's default responses).
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
-      // With a response in flight, a 400 is only honest when it answers that very request (its
-      // body is what failed to parse) and nothing of the response was sent; a later pipelined
-      // request's error would be read as the answer to an earlier one: cut instead.
-      const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (!socket.writable || (inFlight && (inFlight.headersSent || inFlight.req.complete))) {
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const inFlight = inFlightResponse(socket);
+      if (!socket.writable || (inFlight !== null && inFlight.headersSent && !inFlight.req.complete)) {
+        // The answer to the request whose body failed has begun: its status line is gone, so
+        // the only honest signal left is to cut the connection.
         socket.destroy();
         return;
       }
-      answerOnSocket(socket, err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400);
-      // The socket is half-open (node's servers allow it): close it once the client had time to
-      // read the answer, so a handler still waiting for that request's body is released too.
-      const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER);
-      linger.unref();
-      socket.once("close", () => clearTimeout(linger));
+      if (inFlight !== null && inFlight.req.complete) {
+        // A later pipelined request failed to parse: the requests before it are answered first
+        // (their responses are queued on this socket), then the error, then the close. Sent
+        // earlier, a client would take the error for the answer to one of them.
+        afterQueuedResponses(socket, () => answerAndLinger(socket, status));
+        return;
+      }
+      answerAndLinger(socket, status);
     });
     this.#server = server;
     return server;
   }
+}
+
+type HTTPSocket = Socket & { _httpMessage?: ServerResponse | null };
+
+// The response node:http is writing on this socket now (pipelined ones queue behind it).
+function inFlightResponse(socket: Socket): ServerResponse | null {
+  return (socket as HTTPSocket)._httpMessage ?? null;
+}
+
+// Runs `then` once every response queued on the socket is finished (node hands the socket to
+// the next queued response before later 'finish' listeners run), unless the socket closes first.
+function afterQueuedResponses(socket: Socket, then: () => void): void {
+  const current = inFlightResponse(socket);
+  if (current === null) {
+    if (socket.writable) then();
+    return;
+  }
+  current.once("finish", () => afterQueuedResponses(socket, then));
+}
+
+// The error answer, then a close once the client had time to read it: the socket is half-open
+// (node's servers allow it), and a handler still waiting for that request's body is released.
+function answerAndLinger(socket: Socket, status: number): void {
+  answerOnSocket(socket, status);
+  const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER);
+  linger.unref();
+  socket.once("close", () => clearTimeout(linger));
 }
