@@ -7,7 +7,9 @@
  *
  * The default logger's JSON lines have pino's shape (`level` as pino's number, `time` in epoch
  * ms, `pid`, `hostname`, the bindings and fields, `msg`), so pino's tools read them. Lines are
- * gathered and written once per event-loop turn: under load one `write` carries many records.
+ * gathered and written together: JSON lines every {@link LoggerOptions.flushMs} ms (a write per
+ * request is most of what an access log costs), text lines once per event-loop turn (a person is
+ * reading them); what is pending is written at once past 16 KiB and at exit.
  */
 import { hostname } from "node:os";
 
@@ -52,6 +54,12 @@ export interface LoggerOptions {
    * journald, Docker and Kubernetes collect both streams.
    */
   destination?: LogDestination;
+  /**
+   * How long lines wait to be written together: default 10 ms for JSON, 0 (once per event-loop
+   * turn) for text. Lines pending at exit are written then; a process killed with SIGKILL loses
+   * at most this much.
+   */
+  flushMs?: number;
 }
 
 const LEVELS: Readonly<Record<LogLevel, number>> = { debug: 20, info: 30, warn: 40, error: 50 };
@@ -60,19 +68,25 @@ const TEXT_LABELS: Readonly<Record<LogLevel, string>> = { debug: "DEBUG", info: 
 /** Every batching writer, flushed at exit (weakly held: a dropped logger goes). */
 const writers = new Set<WeakRef<BatchedWriter>>();
 
-/** Batches lines into one write per event-loop turn; what is pending at exit is written then. */
+/** Pending lines past this many characters are written at once: memory stays bounded under a burst. */
+const FLUSH_AT = 16384;
+
+/** Batches lines into one write every `delayMs` (0: per event-loop turn); what is pending at exit is written then. */
 class BatchedWriter {
   readonly #destination: LogDestination;
+  readonly #delayMs: number;
   // Lines joined once at flush: one flat copy, cheaper than flattening a rope built with +=.
   #pending: string[] = [];
   #pendingLength = 0;
   #scheduled = false;
 
-  constructor(destination: LogDestination) {
+  constructor(destination: LogDestination, delayMs: number) {
     this.#destination = destination;
+    this.#delayMs = delayMs;
     if (writers.size === 0) {
-      // A record logged just before process.exit() (a supervisor giving up) must not be lost:
-      // stderr is synchronous for files and pipes on Linux, so writing in 'exit' is safe.
+      // A record logged just before process.exit() (a supervisor giving up, an uncaught
+      // exception) must not be lost: stderr is synchronous for files and pipes on Linux, so
+      // writing in 'exit' is safe.
       process.once("exit", () => { for (const ref of writers) ref.deref()?.flush(); });
     }
     writers.add(new WeakRef(this));
@@ -81,11 +95,12 @@ class BatchedWriter {
   write(line: string): void {
     this.#pending.push(line);
     this.#pendingLength += line.length;
-    // Large batches go out at once, so memory stays bounded under a burst.
-    if (this.#pendingLength > 65536) this.flush();
+    if (this.#pendingLength > FLUSH_AT) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.flush());
+      // The timer does not keep the process alive: the exit handler writes what is left.
+      if (this.#delayMs > 0) setTimeout(() => this.flush(), this.#delayMs).unref();
+      else setImmediate(() => this.flush());
     }
   }
 
@@ -172,10 +187,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? envLevel() ?? "info";
   const destination = options.destination ?? process.stderr;
   const format = options.format ?? envFormat() ?? (destination === process.stderr && process.stderr.isTTY ? "text" : "json");
+  const flushMs = options.flushMs ?? (format === "json" ? 10 : 0);
+  if (!Number.isFinite(flushMs) || flushMs < 0) throw new RangeError(`flushMs must be a number of milliseconds ≥ 0, got ${flushMs}`);
   const core: Core = {
     min: LEVELS[level],
     json: format === "json",
-    out: new BatchedWriter(destination),
+    out: new BatchedWriter(destination, flushMs),
     base: `"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`,
   };
   return new TyphoonLogger(core, "");

@@ -8,7 +8,7 @@ import pino from "pino";
 import { Writable } from "node:stream";
 import { createLogger, log, setLogger, type Logger, type LogDestination } from "../../core/log.ts";
 
-/** A destination that keeps what was written; lines arrive once per event-loop turn. */
+/** A destination that keeps what was written; JSON lines arrive within 10 ms, text lines once per event-loop turn. */
 function memory(): LogDestination & { text(): string; lines(): Record<string, unknown>[] } {
   let text = "";
   return {
@@ -18,7 +18,8 @@ function memory(): LogDestination & { text(): string; lines(): Record<string, un
   };
 }
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+// Longer than the JSON format's default flush delay (10 ms).
+const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 40));
 
 t.test("JSON lines have pino's shape: numeric level, time, pid, hostname, fields, msg", async (t) => {
   const out = memory();
@@ -148,4 +149,33 @@ t.test("the access record rendered for typhoon's JSON logger equals the one its 
   await turn();
   t.equal(quiet.text(), "");
   t.match(text.text(), /INFO  404 GET \/a"b\\c\/\u2028 \(::1\) 0\.42ms reqId=client"id\\1 /);
+});
+
+t.test("JSON lines are written together after flushMs, at once past 16 KiB, and what is pending at exit", async (t) => {
+  const writes: string[] = [];
+  const logger = createLogger({ format: "json", destination: { write: (text: string) => writes.push(text) }, flushMs: 30 });
+  logger.info("one");
+  logger.info("two");
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writes.length, 0, "nothing yet after an event-loop turn");
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.equal(writes.length, 1, "both lines in one write");
+  t.match(writes[0], /"msg":"one"[^\n]*\n[^\n]*"msg":"two"/);
+  logger.info({ filler: "x".repeat(17_000) }, "big");
+  t.equal(writes.length, 2, "past 16 KiB the batch is written at once");
+  // Text lines (a person reading a terminal) go out every event-loop turn unless told otherwise.
+  const text: string[] = [];
+  createLogger({ format: "text", destination: { write: (line: string) => text.push(line) } }).info("now");
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(text.length, 1);
+  t.throws(() => createLogger({ flushMs: -1 }), RangeError);
+  // A process that exits with a line pending still writes it.
+  const { spawnSync } = await import("node:child_process");
+  const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e",
+    `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+     createLogger({ format: "json", destination: process.stdout, flushMs: 60_000 }).info("last words"); process.exit(3);`,
+  ], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  t.equal(child.status, 3);
+  const out = child.stdout;
+  t.match(out, /"msg":"last words"/);
 });
