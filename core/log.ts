@@ -151,10 +151,10 @@ class TyphoonLogger implements Logger {
     return core.json && core.min <= LEVELS[level];
   }
 
-  /** Writes one JSON record whose fields are already JSON members (`,"a":1,"b":"x"`). */
-  writeMembers(level: LogLevel, members: string, msg: string): void {
+  /** Writes one JSON record whose fields and message are already JSON (`,"a":1,"b":"x"` and `"text"`). */
+  writeMembers(level: LogLevel, members: string, msgJson: string): void {
     const core = this.#core;
-    core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${members},"msg":${jsonString(msg)}}\n`);
+    core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${members},"msg":${msgJson}}\n`);
   }
 
   #write(level: LogLevel, first: object | string, msg: unknown): void {
@@ -286,8 +286,8 @@ export const log: Logger = new ForwardingLogger(null);
 
 /** A logger that takes records with their fields already rendered as JSON members. */
 export interface JsonRecordWriter {
-  /** Writes one record; `members` is `,"a":1,"b":"x"` (see {@link jsonString}). */
-  writeMembers(level: LogLevel, members: string, msg: string): void;
+  /** Writes one record; `members` is `,"a":1,"b":"x"` and `msgJson` a JSON string literal (see {@link jsonString}). */
+  writeMembers(level: LogLevel, members: string, msgJson: string): void;
 }
 
 /**

@@ -68,15 +68,23 @@ export interface AccessFacts {
  * logger gets the fields already rendered (measured: about half the cost of walking the object).
  */
 export function writeAccessLog(logger: Logger, facts: AccessFacts): void {
-  const message = `${facts.status} ${facts.method} ${facts.path} (${facts.remoteIp}) ${facts.ms}ms`;
   const json = jsonRecordWriter(logger, "info");
   if (json === null) {
-    logger.info(facts, message);
+    logger.info(facts, `${facts.status} ${facts.method} ${facts.path} (${facts.remoteIp}) ${facts.ms}ms`);
     return;
   }
-  json.writeMembers("info", `,"reqId":${jsonString(facts.reqId)},"method":${jsonString(facts.method)},"path":${jsonString(facts.path)}`
-    + `,"route":${jsonString(facts.route)},"status":${facts.status},"ms":${facts.ms},"bytes":${facts.bytes}`
-    + `,"remoteIp":${jsonString(facts.remoteIp)},"taskId":${facts.taskId}`, message);
+  // Each string escaped once; the message reuses the escaped path and address.
+  const method = jsonString(facts.method);
+  const path = jsonString(facts.path);
+  const remoteIp = jsonString(facts.remoteIp);
+  json.writeMembers("info", `,"reqId":${jsonString(facts.reqId)},"method":${method},"path":${path},"route":${jsonString(facts.route)}`
+    + `,"status":${facts.status},"ms":${facts.ms},"bytes":${facts.bytes},"remoteIp":${remoteIp},"taskId":${facts.taskId}`,
+  `"${facts.status} ${inner(method)} ${inner(path)} (${inner(remoteIp)}) ${facts.ms}ms"`);
+}
+
+// A JSON string literal without its quotes.
+function inner(literal: string): string {
+  return literal.slice(1, -1);
 }
 
 /** Milliseconds rounded to 2 decimals, for the record. */
