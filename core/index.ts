@@ -42,8 +42,8 @@ export {
 export type { CreateSignedValueOptions, DecodeSignedValueOptions, SecretSpec, XsrfToken } from "./http/signing.ts";
 export { formatHttpDate, parseCookies, serializeCookie } from "./http/cookies.ts";
 export type { CookieOptions } from "./http/cookies.ts";
-export { setLogger } from "./log.ts";
-export type { LogFn, Logger, LogLevel, LogSink } from "./log.ts";
+export { createLogger, setLogger } from "./log.ts";
+export type { LogDestination, LogFn, Logger, LoggerOptions, LogLevel, LogSink } from "./log.ts";
 export { withServer } from "./testing.ts";
 export { Locale, browserLocale, getSupportedLocales, loadTranslations, setDefaultLocale } from "./web/locale.ts";
 export type { FormatDateOptions } from "./web/locale.ts";
