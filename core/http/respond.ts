@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { ErrorCode, TyphoonError, reasonPhrase } from "../errors.ts";
 import { log } from "../log.ts";
-import { hasBody } from "./body.ts";
+import { hasBody } from "./body-read.ts";
 import { addVaryAcceptEncoding, bodyEncoding, compressAs, createEncoder, encodedEtag, prepareStreamEncoding, type Encoder } from "./compress.ts";
 import { errorPage } from "./error-page.ts";
 import { etagMatches } from "./etag.ts";

@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { declaredTooLarge } from "../http/body.ts";
+import { declaredTooLarge } from "../http/body-read.ts";
 import { answerOnSocket } from "../http/respond.ts";
 import { ErrorCode, TyphoonError } from "../errors.ts";
 import { DEFAULTS, serverContext, type AutoreloadSpec, type BindAddress, type HTTPServerOptions, type ServerContext, type ServerHandle } from "./options.ts";

@@ -9,7 +9,7 @@ import { errorText, log, type Logger } from "../log.ts";
 import { REQUEST_ID_HEADER, requestIdOf } from "./access-log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
-import { hasBody, receiveBody, receiveStream } from "../http/body.ts";
+import { hasBody, receiveBody, receiveStream } from "../http/body-read.ts";
 import { LOWER_METHODS, SAFE_METHODS, allowedMethods, checkSupported, methodFunction, type Hook } from "./methods.ts";
 import { etagOf } from "../http/etag.ts";
 import type { Body } from "../http/headers.ts";
