@@ -7,7 +7,6 @@ import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { createGunzip, createInflate } from "node:zlib";
 import { BodyTooLargeError, HTTPError } from "../errors.ts";
-import { parseBody, type ParsedBody } from "./body.ts";
 
 /** The limits a body is read under. */
 export interface BodyLimits {
@@ -60,17 +59,13 @@ function releaseDecompressor(req: IncomingMessage, stream: Readable): void {
 }
 
 /**
- * Reads the whole body within `limits`. Over `maxBodySize` → 413 (reading stops at once);
- * a pause longer than `bodyTimeout` → 408; a corrupt compressed body → 400.
+ * Reads the whole body within `limits`. A declared `Content-Length` over `maxBodySize` → 413
+ * before any byte is read; more bytes than that → 413 (reading stops at once); a pause longer
+ * than `bodyTimeout` → 408; a corrupt compressed body → 400.
  */
-export async function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  await streamBody(req, limits, (chunk) => {
-    chunks.push(chunk);
-    size += chunk.length;
-  });
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  if (declaredTooLarge(req, limits.maxBodySize)) return Promise.reject(declaredTooLargeError(limits.maxBodySize));
+  return new Promise<Buffer>((resolve, reject) => startRead(req, limits, null, resolve, reject));
 }
 
 /**
@@ -82,16 +77,19 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits): Promis
  * error can still be answered.
  */
 export function streamBody(req: IncomingMessage, limits: BodyLimits, onChunk: (chunk: Buffer) => unknown): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let stream: Readable;
-    try {
-      stream = bodyStream(req, limits.decompressRequest);
-    } catch (err) {
-      reject(err);
-      return;
-    }
-    new BodyRead(req, stream, limits, onChunk, resolve, reject).start();
-  });
+  return new Promise<void>((resolve, reject) => startRead(req, limits, onChunk, () => resolve(), reject));
+}
+
+function startRead(req: IncomingMessage, limits: BodyLimits, onChunk: ((chunk: Buffer) => unknown) | null,
+  resolve: (body: Buffer) => void, reject: (err: unknown) => void): void {
+  let stream: Readable;
+  try {
+    stream = bodyStream(req, limits.decompressRequest);
+  } catch (err) {
+    reject(err);
+    return;
+  }
+  new BodyRead(req, stream, limits, onChunk, resolve, reject).start();
 }
 
 /** Where a body being read keeps its state: on the request (and its decompressor), for the listeners. */
@@ -99,13 +97,20 @@ const READ = Symbol("typhoon.bodyRead");
 type Reading = { [READ]?: BodyRead | undefined };
 
 /**
- * One body being read (see {@link streamBody}). The listeners are module functions that find
+ * One body being read (see {@link readBody} and {@link streamBody}): kept whole when `onChunk`
+ * is `null`, else handed to it chunk by chunk. The listeners are module functions that find
  * their read on the emitter, so a request costs no closures (under tsx, each named closure also
  * costs a `__name` call: 5% of a small POST, measured).
+ *
+ * `bodyTimeout` costs one timer per body, not one per chunk: a chunk only notes the time, and
+ * the timer, when it fires, waits out whatever is left of the pause since the last chunk.
  */
 class BodyRead {
   #size = 0;
+  #chunks: Buffer[] = [];
   #timer: NodeJS.Timeout | undefined = undefined;
+  /** `performance.now()` of the last chunk (or of the start, or of the app's last wait). */
+  #lastActive = 0;
   #busy = false;
   #ended = false;
   #settled = false;
@@ -114,8 +119,8 @@ class BodyRead {
     readonly req: IncomingMessage,
     readonly stream: Readable,
     readonly limits: BodyLimits,
-    readonly onChunk: (chunk: Buffer) => unknown,
-    readonly resolve: () => void,
+    readonly onChunk: ((chunk: Buffer) => unknown) | null,
+    readonly resolve: (body: Buffer) => void,
     readonly reject: (err: unknown) => void,
   ) {}
 
@@ -129,11 +134,23 @@ class BodyRead {
     this.arm();
   }
 
+  /** The client is expected to send more within `bodyTimeout` from now. */
   arm(): void {
-    if (this.limits.bodyTimeout > 0) {
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(bodyTimedOut, this.limits.bodyTimeout, this);
-    }
+    const timeout = this.limits.bodyTimeout;
+    if (timeout <= 0) return;
+    this.#lastActive = performance.now();
+    this.#timer ??= setTimeout(bodyTimedOut, timeout, this);
+  }
+
+  /** The timer fired: a 408 if the client has been silent for `bodyTimeout`, else wait for the rest. */
+  timedOut(): void {
+    this.#timer = undefined;
+    // While the app works on a chunk the clock is stopped; resuming re-arms it.
+    if (this.#settled || this.#busy) return;
+    const left = this.limits.bodyTimeout - (performance.now() - this.#lastActive);
+    // Timers may fire up to a millisecond early (libuv's clock is the loop's).
+    if (left > 1) this.#timer = setTimeout(bodyTimedOut, left, this);
+    else this.settle(new HTTPError(408, "Timed out reading the request body"));
   }
 
   settle(err?: unknown): void {
@@ -148,8 +165,10 @@ class BodyRead {
     (req as Reading)[READ] = undefined;
     (stream as Reading)[READ] = undefined;
     releaseDecompressor(req, stream);
-    if (err === undefined) this.resolve();
-    else {
+    if (err === undefined) {
+      const chunks = this.#chunks;
+      this.resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size));
+    } else {
       stream.pause();
       this.reject(err);
     }
@@ -159,6 +178,11 @@ class BodyRead {
     this.#size += chunk.length;
     if (this.#size > this.limits.maxBodySize) {
       this.settle(new BodyTooLargeError(`Body larger than maxBodySize (${this.limits.maxBodySize} bytes)`));
+      return;
+    }
+    if (this.onChunk === null) {
+      this.#chunks.push(chunk);
+      if (this.limits.bodyTimeout > 0) this.#lastActive = performance.now();
       return;
     }
     let result: unknown;
@@ -174,7 +198,6 @@ class BodyRead {
     }
     // The app is busy with this chunk: stop reading (and stop the clock, the wait is ours).
     this.#busy = true;
-    clearTimeout(this.#timer);
     this.stream.pause();
     (result as PromiseLike<unknown>).then(() => {
       this.#busy = false;
@@ -214,22 +237,11 @@ function onBodyAborted(this: Reading): void {
 }
 
 function bodyTimedOut(read: BodyRead): void {
-  read.settle(new HTTPError(408, "Timed out reading the request body"));
+  read.timedOut();
 }
 
-/** A declared `Content-Length` over `maxBodySize`: 413 before any byte is read. */
-function refuseDeclaredTooLarge(req: IncomingMessage, maxBodySize: number): void {
-  if (declaredTooLarge(req, maxBodySize)) throw new BodyTooLargeError(`Content-Length over maxBodySize (${maxBodySize} bytes)`);
-}
-
-/**
- * The lifecycle's body step: a declared `Content-Length` over `maxBodySize` is a 413 before any
- * byte is read; otherwise the body is read within the limits and parsed.
- */
-export async function receiveBody(req: IncomingMessage, limits: BodyLimits): Promise<{ body: Buffer; parsed: ParsedBody }> {
-  refuseDeclaredTooLarge(req, limits.maxBodySize);
-  const body = await readBody(req, limits);
-  return { body, parsed: parseBody(req.headers["content-type"], body) };
+function declaredTooLargeError(maxBodySize: number): BodyTooLargeError {
+  return new BodyTooLargeError(`Content-Length over maxBodySize (${maxBodySize} bytes)`);
 }
 
 /**
@@ -238,7 +250,7 @@ export async function receiveBody(req: IncomingMessage, limits: BodyLimits): Pro
  */
 export async function receiveStream(req: IncomingMessage, limits: BodyLimits, onChunk: (chunk: Buffer) => unknown): Promise<void> {
   if (!hasBody(req)) return;
-  refuseDeclaredTooLarge(req, limits.maxBodySize);
+  if (declaredTooLarge(req, limits.maxBodySize)) throw declaredTooLargeError(limits.maxBodySize);
   // Not `for await`: leaving that loop on an error destroys the request, and with it the
   // socket the error answer must go out on; and a stalled client needs bodyTimeout here too.
   await streamBody(req, limits, onChunk);

@@ -37,13 +37,19 @@ export function parseQueryString(query: string): ArgumentMap {
   return out;
 }
 
-/** The parsed body: its arguments and files, and the JSON value for a JSON body. */
+/**
+ * The parsed body: its arguments and files (`null`: none), and the JSON value for a JSON body,
+ * so it is parsed once. A JSON body's arguments are made from `json` only when asked for
+ * ({@link jsonArguments}): most JSON handlers never read them.
+ */
 export interface ParsedBody {
-  readonly arguments: ArgumentMap;
-  readonly files: FileMap;
-  /** The parsed value of a JSON body (absent for other bodies), so it is parsed once. */
+  readonly arguments: ArgumentMap | null;
+  readonly files: FileMap | null;
+  /** The parsed value of a JSON body (absent for other bodies). */
   readonly json?: unknown;
 }
+
+const NOTHING: ParsedBody = { arguments: null, files: null };
 
 /**
  * Parses a body by its `Content-Type`, leniently as Tornado's `parse_body_arguments` does:
@@ -58,31 +64,40 @@ export function parseBody(contentType: string | undefined, body: Buffer): Parsed
   } catch (err) {
     if (!(err instanceof HTTPError) || err.status !== 400) throw err;
     log.warn(`Body arguments left out (the raw body is in request.body): ${err.logMessage ?? err.message}`);
-    return { arguments: Object.create(null) as ArgumentMap, files: Object.create(null) as FileMap };
+    return NOTHING;
   }
 }
 
 function parseStrictly(contentType: string | undefined, body: Buffer): ParsedBody {
-  const files = Object.create(null) as FileMap;
-  if (contentType === undefined || body.length === 0) return { arguments: Object.create(null) as ArgumentMap, files };
-  const type = contentType.split(";", 1)[0]!.trim().toLowerCase();
-  if (type === "application/x-www-form-urlencoded") return { arguments: parseForm(body), files };
+  if (contentType === undefined || body.length === 0) return NOTHING;
+  const type = mediaType(contentType);
+  if (type === "application/json" || type.endsWith("+json")) return { arguments: null, files: null, json: parseJson(body) };
+  if (type === "application/x-www-form-urlencoded") return { arguments: parseForm(body), files: null };
   if (type === "multipart/form-data") {
     const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
     if (boundary === null) throw new HTTPError(400, "multipart/form-data without a boundary");
     return parseMultipart(body, boundary[1] ?? boundary[2]!);
   }
-  if (type === "application/json" || type.endsWith("+json")) {
-    const value = parseJson(body);
-    const args = Object.create(null) as ArgumentMap;
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-      for (const [name, v] of Object.entries(value)) {
-        if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") args[name] = [String(v)];
-      }
+  return NOTHING;
+}
+
+/** The lower-cased media type of a `Content-Type` (`application/json; charset=utf-8` → `application/json`). */
+function mediaType(contentType: string): string {
+  const semicolon = contentType.indexOf(";");
+  const type = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
+  // The common spelling needs no copy.
+  return type === "application/json" ? type : type.trim().toLowerCase();
+}
+
+/** A JSON object body's scalar members as arguments (strings); other JSON values have none. */
+export function jsonArguments(value: unknown): ArgumentMap {
+  const args = Object.create(null) as ArgumentMap;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    for (const [name, v] of Object.entries(value)) {
+      if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") args[name] = [String(v)];
     }
-    return { arguments: args, files, json: value };
   }
-  return { arguments: Object.create(null) as ArgumentMap, files };
+  return args;
 }
 
 // A form body: UTF-8 text on the fast path; binary data or escapes that are not UTF-8 are

@@ -9,7 +9,8 @@ import { errorText, log, type Logger } from "../log.ts";
 import { REQUEST_ID_HEADER, requestIdOf } from "./access-log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
-import { hasBody, receiveBody, receiveStream } from "../http/body-read.ts";
+import { hasBody, readBody, receiveStream } from "../http/body-read.ts";
+import { parseBody } from "../http/body.ts";
 import { LOWER_METHODS, SAFE_METHODS, allowedMethods, checkSupported, methodFunction, type Hook } from "./methods.ts";
 import { etagOf } from "../http/etag.ts";
 import type { Body } from "../http/headers.ts";
@@ -148,8 +149,8 @@ export class RequestHandler extends HandlerIO {
         if (this.#ctx.rawGroups === true) this.#decodePathArgs();
         const req = this.#ctx.req;
         if (cls.streamRequestBody || !hasBody(req)) return undefined;
-        return receiveBody(req, this.#ctx.server).then(({ body, parsed }) => {
-          setRequestBody(this.request, body, parsed.arguments, parsed.files, parsed.json);
+        return readBody(req, this.#ctx.server).then((body) => {
+          setRequestBody(this.request, body, parseBody(req.headers["content-type"], body));
         });
       }
       case Step.Prepare:

@@ -10,7 +10,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import { parseCookies } from "../http/cookies.ts";
-import { parseJson, parseQueryString, type ArgumentMap, type FileMap } from "../http/body.ts";
+import { jsonArguments, parseJson, parseQueryString, type ArgumentMap, type FileMap, type ParsedBody } from "../http/body.ts";
 
 /** How the server that received the request interprets proxies. */
 export interface ProxyOptions {
@@ -22,7 +22,7 @@ export interface ProxyOptions {
  * An HTTP request, as parsed by typhoon. Tornado's `HTTPServerRequest`.
  */
 /** Sets a request's body and its parsed arguments (the lifecycle's body step). Internal. */
-export let setRequestBody: (request: HTTPServerRequest, body: Buffer, args: ArgumentMap, files: FileMap, json?: unknown) => void;
+export let setRequestBody: (request: HTTPServerRequest, body: Buffer, parsed: ParsedBody) => void;
 
 /**
  * The request's body parsed as JSON, parsed once: by the body step for a JSON body, else on the
@@ -52,6 +52,8 @@ export class HTTPServerRequest {
   #cookies: Record<string, string> | null = null;
   #hostName: string | null = null;
   #json: unknown = NOT_PARSED;
+  /** The body arguments are a JSON body's members, made on first use. */
+  #argumentsFromJson = false;
 
   constructor(req: IncomingMessage, path: string, query: string, proxy: ProxyOptions | null) {
     this.raw = req;
@@ -107,7 +109,7 @@ export class HTTPServerRequest {
 
   /** Arguments from a form-urlencoded, multipart or JSON-object body. */
   get bodyArguments(): ArgumentMap {
-    return (this.#bodyArguments ??= Object.create(null) as ArgumentMap);
+    return (this.#bodyArguments ??= this.#argumentsFromJson ? jsonArguments(this.#json) : Object.create(null) as ArgumentMap);
   }
 
   set bodyArguments(args: ArgumentMap) {
@@ -158,12 +160,14 @@ export class HTTPServerRequest {
   static {
     // The lifecycle's body step is the only writer of the body: a module function, not a
     // public method, so the request's public face stays API.md's.
-    setRequestBody = (request, body, args, files, json = NOT_PARSED) => {
+    setRequestBody = (request, body, parsed) => {
       request.body = body;
-      request.bodyArguments = args;
-      request.files = files;
+      request.#bodyArguments = parsed.arguments;
+      request.#files = parsed.files;
       request.#arguments = null;
-      request.#json = json;
+      const json = "json" in parsed;
+      request.#json = json ? parsed.json : NOT_PARSED;
+      request.#argumentsFromJson = json;
     };
     requestJson = (request) => {
       if (request.#json === NOT_PARSED) request.#json = parseJson(request.body);
