@@ -106,8 +106,9 @@ class BatchedWriter {
 
   flush(): void {
     this.#scheduled = false;
-    if (this.#pending.length === 0) return;
-    const text = this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join("");
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    const text = pending.length === 1 ? pending[0]! : pending.join("");
     this.#pending = [];
     this.#pendingLength = 0;
     this.#destination.write(text);
@@ -124,14 +125,17 @@ interface Core {
 }
 
 /** typhoon's own logger; `child()` precomputes its bindings once. */
-class TyphoonLogger implements Logger {
+class TyphoonLogger implements Logger, JsonRecordWriter {
   readonly #core: Core;
   /** The bindings as JSON members (`,"reqId":"…"`) or text (` reqId=…`), ready to splice. */
   readonly #bound: string;
+  /** What follows `time` in each JSON record: `,"pid":…,"hostname":…` and the bindings. */
+  readonly #afterTime: string;
 
   constructor(core: Core, bound: string) {
     this.#core = core;
     this.#bound = bound;
+    this.#afterTime = `,${core.base}${bound}`;
   }
 
   debug(fields: object | string, msg?: unknown): void { if (this.#core.min <= 20) this.#write("debug", fields, msg); }
@@ -151,22 +155,20 @@ class TyphoonLogger implements Logger {
     return core.json && core.min <= LEVELS[level];
   }
 
-  /** Writes one JSON record whose fields and message are already JSON (`,"a":1,"b":"x"` and `"text"`). */
-  writeMembers(level: LogLevel, members: string, msgJson: string): void {
-    const core = this.#core;
-    core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${members},"msg":${msgJson}}\n`);
+  writeRecord(level: LogLevel, members: string): void {
+    this.#core.out.write(`${RECORD_HEADS[level]}${epochMsText()}${this.#afterTime}${members}}\n`);
   }
 
   #write(level: LogLevel, first: object | string, msg: unknown): void {
     const core = this.#core;
-    // The access log's path (fields and a message) without normalize()'s tuple: once per request.
+    // The common form, fields and a message, without normalize()'s tuple.
     if (core.json && typeof msg === "string" && typeof first === "object" && !(first instanceof Error)) {
-      core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${jsonMembers(first)},"msg":${JSON.stringify(msg)}}\n`);
+      core.out.write(`${RECORD_HEADS[level]}${epochMsText()}${this.#afterTime}${jsonMembers(first)},"msg":${JSON.stringify(msg)}}\n`);
       return;
     }
     const [fields, message] = normalize(first, msg);
     if (core.json) {
-      core.out.write(`{"level":${LEVELS[level]},"time":${Date.now()},${core.base}${this.#bound}${fields === null ? "" : jsonMembers(fields)}`
+      core.out.write(`${RECORD_HEADS[level]}${epochMsText()}${this.#afterTime}${fields === null ? "" : jsonMembers(fields)}`
         + `,"msg":${JSON.stringify(message)}}\n`);
       return;
     }
@@ -284,10 +286,14 @@ class ForwardingLogger implements Logger {
  */
 export const log: Logger = new ForwardingLogger(null);
 
-/** A logger that takes records with their fields already rendered as JSON members. */
+/** A logger that takes records already rendered as JSON, for one written per request (the access record). */
 export interface JsonRecordWriter {
-  /** Writes one record; `members` is `,"a":1,"b":"x"` and `msgJson` a JSON string literal (see {@link jsonString}). */
-  writeMembers(level: LogLevel, members: string, msgJson: string): void;
+  /**
+   * Writes one record at `level`: its `level`, `time`, `pid`, `hostname` and bindings, then
+   * `members`, the rest already in JSON (`,"a":1,"b":"x","msg":"…"`; strings escaped, see
+   * {@link jsonInner}).
+   */
+  writeRecord(level: LogLevel, members: string): void;
 }
 
 /**
@@ -303,6 +309,29 @@ export function jsonRecordWriter(logger: Logger, level: LogLevel): JsonRecordWri
 /** A string as a JSON string literal; most need no escaping and are only quoted. */
 export function jsonString(value: string): string {
   return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
+
+/** A string as the inside of a JSON string literal (escaped, without its quotes); most are as they are. */
+export function jsonInner(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value).slice(1, -1) : value;
+}
+
+/** `{"level":N,"time":` of each level. */
+const RECORD_HEADS: Readonly<Record<LogLevel, string>> = {
+  debug: `{"level":20,"time":`, info: `{"level":30,"time":`, warn: `{"level":40,"time":`, error: `{"level":50,"time":`,
+};
+
+// Date.now() as text, converted once per millisecond: many records share one under load.
+let lastEpochMs = 0;
+let lastEpochMsText = "0";
+
+function epochMsText(): string {
+  const now = Date.now();
+  if (now !== lastEpochMs) {
+    lastEpochMs = now;
+    lastEpochMsText = String(now);
+  }
+  return lastEpochMsText;
 }
 
 /** An error's stack (or its string form for non-errors), for the log. */

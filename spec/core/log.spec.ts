@@ -141,6 +141,13 @@ t.test("the access record rendered for typhoon's JSON logger equals the one its 
   t.match(record, { level: 30, app: "x", ...facts, msg: `404 GET ${facts.path} (::1) 0.42ms` });
   t.equal(seen[0]!.fields, facts);
   t.equal(seen[0]!.msg, record!["msg"]);
+  // Tornado prints the time with 2 decimals (`%.2fms`); the field stays a number.
+  const whole = memory();
+  writeAccessLog(createLogger({ format: "json", destination: whole }), { ...facts, ms: 3, taskId: 2 });
+  writeAccessLog(other, { ...facts, ms: 3 });
+  await turn();
+  t.match(whole.lines()[0], { ms: 3, taskId: 2, msg: `404 GET ${facts.path} (::1) 3.00ms` });
+  t.equal(seen[1]!.msg, `404 GET ${facts.path} (::1) 3.00ms`);
   // Below the logger's level nothing is written; the text format gets a readable line.
   const quiet = memory();
   writeAccessLog(createLogger({ format: "json", level: "warn", destination: quiet }), facts);
