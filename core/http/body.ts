@@ -5,6 +5,7 @@
  */
 import { BadBodyError, HTTPError } from "../errors.ts";
 import { log } from "../log.ts";
+import { mediaType } from "./headers.ts";
 import { decodeFormComponent, decodeUtf8 as decodeText, percentBytes } from "./percent.ts";
 
 /** Arguments by name; every name has one or more values, in order. */
@@ -79,14 +80,6 @@ function parseStrictly(contentType: string | undefined, body: Buffer): ParsedBod
     return parseMultipart(body, boundary[1] ?? boundary[2]!);
   }
   return NOTHING;
-}
-
-/** The lower-cased media type of a `Content-Type` (`application/json; charset=utf-8` → `application/json`). */
-function mediaType(contentType: string): string {
-  const semicolon = contentType.indexOf(";");
-  const type = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
-  // The common spelling needs no copy.
-  return type === "application/json" ? type : type.trim().toLowerCase();
 }
 
 /** A JSON object body's scalar members as arguments (strings); other JSON values have none. */

@@ -7,7 +7,7 @@
 import {
   brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip,
 } from "node:zlib";
-import type { Body, HeaderMap } from "./headers.ts";
+import { mediaType, type Body, type HeaderMap } from "./headers.ts";
 
 /** The encodings typhoon answers with. */
 export type Encoding = "br" | "gzip";
@@ -62,7 +62,7 @@ export function chooseEncoding(acceptEncoding: string | string[] | undefined): E
 /** Whether a `Content-Type` is worth compressing (text, JSON, JavaScript, XML, SVG ...). */
 export function isCompressible(contentType: string | string[] | undefined): boolean {
   if (typeof contentType !== "string") return false;
-  const type = contentType.split(";", 1)[0]!.trim().toLowerCase();
+  const type = mediaType(contentType);
   return type.startsWith("text/") || COMPRESSIBLE.has(type) || type.endsWith("+json") || type.endsWith("+xml");
 }
 

@@ -1,7 +1,8 @@
 /**
  * Response headers and bodies as a handler buffers them: the types, header validation (RFC 9110
  * §5.5, refused where a header is set, never when the head is written), bodyless statuses,
- * lengths and joining of buffered chunks. Pure: nothing here writes to a socket.
+ * lengths and joining of buffered chunks, and the media type of a `Content-Type` (requests' too).
+ * Pure: nothing here writes to a socket.
  */
 import { STATUS_CODES } from "node:http";
 import { ErrorCode, TyphoonError } from "../errors.ts";
@@ -79,4 +80,12 @@ export function joinChunks(chunks: Body[]): Body {
   for (const c of chunks) if (typeof c !== "string") allStrings = false;
   if (allStrings) return (chunks as string[]).join("");
   return Buffer.concat(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c)));
+}
+
+/** The lower-cased media type of a `Content-Type` (`application/json; charset=utf-8` → `application/json`). */
+export function mediaType(contentType: string): string {
+  const semicolon = contentType.indexOf(";");
+  const type = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
+  // The common spelling needs no copy.
+  return type === "application/json" ? type : type.trim().toLowerCase();
 }

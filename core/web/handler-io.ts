@@ -6,6 +6,7 @@ import { ErrorCode, HTTPError, MissingArgumentError, TyphoonError } from "../err
 import { serializeCookie, type CookieOptions } from "../http/cookies.ts";
 import { createSignedValue, createXsrfToken, decodeSignedValue, decodeXsrfToken, xsrfTokensMatch, type SecretSpec } from "../http/signing.ts";
 import { escapeHtml } from "../http/error-page.ts";
+import { mediaType } from "../http/headers.ts";
 import { decodeUtf8, parseArgumentBytes } from "../http/percent.ts";
 import { requestJson, type HTTPServerRequest } from "./request.ts";
 import type { ApplicationView, HandlerSettings } from "./settings.ts";
@@ -139,7 +140,7 @@ export abstract class HandlerIO {
   }
 
   #rawBodyArguments(): RawArguments {
-    const type = (this.request.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
+    const type = mediaType(this.request.headers["content-type"] ?? "");
     if (type === "application/x-www-form-urlencoded") return parseArgumentBytes(this.request.body.toString("latin1"));
     return this.request.bodyArguments;
   }

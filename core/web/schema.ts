@@ -13,6 +13,7 @@
 import { createRequire } from "node:module";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { escapeHtml, prefersHtml } from "../http/error-page.ts";
+import { mediaType } from "../http/headers.ts";
 import { requestJson, type HTTPServerRequest } from "./request.ts";
 import { ErrorCode, HTTPError, TyphoonError, ValidationError, type ValidationFailure } from "../errors.ts";
 import type {
@@ -92,7 +93,7 @@ export class CompiledSchema {
   }
 
   #checkBody(m: CompiledMethod, request: HTTPServerRequest, failures: ValidationFailure[]): unknown {
-    const type = (request.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
+    const type = mediaType(request.headers["content-type"] ?? "");
     if (type === "application/x-www-form-urlencoded" || type === "multipart/form-data") {
       m.formBody ??= compilePart(libraries().coercing, this.#owner, "", "body", m.bodySchema!);
       return check(m.formBody, "body", flatten(request.bodyArguments), failures);
