@@ -6,7 +6,11 @@ import { HTTPError } from "../errors.ts";
 import type { RequestHandler } from "./handler.ts";
 import { userNowOrLater } from "./handler-io.ts";
 
-/** A handler method as a decorator sees it. */
+/**
+ * A handler method as a decorator sees it. The decorators keep the method's type, so an `async`
+ * method stays one: when a decorator answers instead of calling the method (a redirect, a 403),
+ * the call returns nothing, or a promise of nothing for an `async` method.
+ */
 export type Method<This, Args extends unknown[], R> = (this: This, ...args: Args) => R;
 
 /**
@@ -23,16 +27,17 @@ export type Method<This, Args extends unknown[], R> = (this: This, ...args: Args
  */
 export function authenticated<This extends RequestHandler, Args extends unknown[], R>(
   method: Method<This, Args, R>, _context: ClassMethodDecoratorContext<This, Method<This, Args, R>>,
-): Method<This, Args, R | undefined | Promise<R | undefined>> {
-  return function (this: This, ...args: Args): R | undefined | Promise<R | undefined> {
+): Method<This, Args, R> {
+  return function (this: This, ...args: Args): R {
     const user = userNowOrLater(this);
-    if (isThenable(user)) return Promise.resolve(user).then((resolved) => guarded(this, resolved, method, args));
+    // The lifecycle awaits what a method returns, so a synchronous method may be answered later.
+    if (isThenable(user)) return Promise.resolve(user).then((resolved) => guarded(this, resolved, method, args)) as R;
     return guarded(this, user, method, args);
   };
 }
 
 // Runs the method for a user, else redirects to the login page (GET/HEAD) or answers 403.
-function guarded<This extends RequestHandler, Args extends unknown[], R>(handler: This, user: unknown, method: Method<This, Args, R>, args: Args): R | undefined {
+function guarded<This extends RequestHandler, Args extends unknown[], R>(handler: This, user: unknown, method: Method<This, Args, R>, args: Args): R {
   if (!user) {
     const verb = handler.request.method;
     if (verb !== "GET" && verb !== "HEAD") throw new HTTPError(403);
@@ -44,9 +49,16 @@ function guarded<This extends RequestHandler, Args extends unknown[], R>(handler
       url += `?next=${quotePlus(next)}`;
     }
     handler.redirect(url);
-    return undefined;
+    return answered(method);
   }
   return method.apply(handler, args);
+}
+
+const AsyncFunction = (async () => {}).constructor;
+
+/** What a method returns when its decorator answered instead: nothing, as a promise for an `async` method. */
+function answered<R>(method: (...args: never[]) => unknown): R {
+  return (method instanceof AsyncFunction ? Promise.resolve(undefined) : undefined) as R;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -59,8 +71,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  */
 export function removeslash<This extends RequestHandler, Args extends unknown[], R>(
   method: Method<This, Args, R>, _context: ClassMethodDecoratorContext<This, Method<This, Args, R>>,
-): Method<This, Args, R | undefined> {
-  return function (this: This, ...args: Args): R | undefined {
+): Method<This, Args, R> {
+  return function (this: This, ...args: Args): R {
     const path = this.request.path;
     if (path.endsWith("/")) {
       const verb = this.request.method;
@@ -69,7 +81,7 @@ export function removeslash<This extends RequestHandler, Args extends unknown[],
       // "/" is not redirected to "" (Tornado); "//evil.com/" must not become "//evil.com".
       if (trimmed !== "") {
         this.redirect(withQuery(trimmed.replace(/^\/{2,}/, "/"), this.request.query), true);
-        return undefined;
+        return answered(method);
       }
     }
     return method.apply(this, args);
@@ -82,14 +94,14 @@ export function removeslash<This extends RequestHandler, Args extends unknown[],
  */
 export function addslash<This extends RequestHandler, Args extends unknown[], R>(
   method: Method<This, Args, R>, _context: ClassMethodDecoratorContext<This, Method<This, Args, R>>,
-): Method<This, Args, R | undefined> {
-  return function (this: This, ...args: Args): R | undefined {
+): Method<This, Args, R> {
+  return function (this: This, ...args: Args): R {
     const path = this.request.path;
     if (!path.endsWith("/")) {
       const verb = this.request.method;
       if (verb !== "GET" && verb !== "HEAD") throw new HTTPError(404);
       this.redirect(withQuery(`${path.replace(/^\/{2,}/, "/")}/`, this.request.query), true);
-      return undefined;
+      return answered(method);
     }
     return method.apply(this, args);
   };

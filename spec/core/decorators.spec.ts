@@ -61,6 +61,24 @@ class AddSlashHandler extends RequestHandler {
   }
 }
 
+// Tornado's usual form, `@authenticated async def get`: the decorators keep an async method's
+// type (this class is the type check: it did not compile before) and its promise.
+class AsyncDecoratedHandler extends RequestHandler {
+  override getCurrentUser(): string | null {
+    return this.getCookie("user") ?? null;
+  }
+  @authenticated
+  @removeslash
+  async get(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 1));
+    this.write(`async hello ${String(this.currentUser)}`);
+  }
+  @addslash
+  async put(): Promise<void> {
+    this.write("put");
+  }
+}
+
 const log: string[] = [];
 
 @streamRequestBody
@@ -96,6 +114,7 @@ async function serve(t: Test, settings: Record<string, unknown> = {}): Promise<{
     ["/addslash/?", AddSlashHandler],
     ["/upload", UploadHandler],
     ["/upload2", StaticFlagHandler],
+    ["/async/?", AsyncDecoratedHandler],
   ], { loginUrl: "/login", ...settings });
   const { port } = await listen(t, app);
   return { base: `http://127.0.0.1:${port}`, port };
@@ -146,6 +165,36 @@ t.test("@addslash redirects GET /addslash?foo=bar to /addslash/?foo=bar (301); P
   t.equal(r.headers.location, "/addslash/?foo=bar");
   t.equal((await rawRequest(base, "/addslash/")).text(), "addslash");
   t.equal((await rawRequest(base, "/addslash", { method: "POST" })).status, 404);
+});
+
+t.test("the decorators on async methods: the method is awaited for a user; an answer instead of it is a promise of nothing", async (t) => {
+  const { base } = await serve(t);
+  const anonymous = await rawRequest(base, "/async");
+  t.equal(anonymous.status, 302);
+  t.equal(anonymous.headers.location, "/login?next=%2Fasync");
+  const user = await rawRequest(base, "/async", { headers: { Cookie: "user=ann" } });
+  t.equal(user.status, 200);
+  t.equal(user.text(), "async hello ann");
+  t.equal((await rawRequest(base, "/async/", { headers: { Cookie: "user=ann" } })).headers.location, "/async", "@removeslash under @authenticated");
+  t.equal((await rawRequest(base, "/async", { method: "PUT" })).status, 404, "@addslash: PUT without the slash is 404");
+  t.equal((await rawRequest(base, "/async/", { method: "PUT" })).text(), "put");
+  // Called directly, a method its decorator answered still returns a promise (of nothing).
+  const app = new Application([["/async/?", AsyncDecoratedHandler]], { loginUrl: "/login" });
+  const res = await app.inject({ url: "/async" });
+  t.equal(res.status, 302);
+  class Slashless extends RequestHandler {
+    @removeslash
+    async get(): Promise<void> {}
+    @removeslash
+    head(): void {}
+  }
+  const redirects: string[] = [];
+  const fake = { request: { method: "GET", path: "/x/", query: "" }, redirect: (url: string) => redirects.push(url) } as unknown as Slashless;
+  const answered = Slashless.prototype.get.call(fake);
+  t.ok(answered instanceof Promise, "a promise, as the async method would return");
+  t.equal(await answered, undefined);
+  t.equal(Slashless.prototype.head.call(fake), undefined, "nothing for a synchronous method");
+  t.same(redirects, ["/x", "/x"]);
 });
 
 t.test("@streamRequestBody: prepare() on headers, dataReceived() per chunk, then the method; body not buffered", async (t) => {
