@@ -65,34 +65,72 @@ const wholeBuffers = new WeakSet<ArrayBufferView>();
 /**
  * Node's deserializer cannot rebuild a `SharedArrayBuffer` (V8 asks it for a buffer by id and
  * it has no answer), so each one met in arrays, plain objects, Maps and Sets is replaced by a
- * marked DataView, which goes through the host-object path as a reference. Containers on the
- * way to one are copied; a value without shared buffers is returned as is.
+ * marked DataView, which goes through the host-object path as a reference. A value without
+ * shared buffers is returned as it is; one with them is copied (its arrays, plain objects, Maps
+ * and Sets), keeping cycles and shared references, so no path leads back to an original that
+ * still holds a shared buffer.
  */
-function substituteShared(value: unknown, seen = new Map<object, unknown>()): unknown {
+function substituteShared(value: unknown): unknown {
+  return holdsShared(value, new Set()) ? copyShared(value, new Map()) : value;
+}
+
+/** Whether a `SharedArrayBuffer` is reachable through arrays, plain objects, Maps and Sets. */
+function holdsShared(value: unknown, seen: Set<object>): boolean {
+  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return false;
+  if (value instanceof SharedArrayBuffer) return true;
+  if (seen.has(value)) return false;
+  seen.add(value);
+  if (Array.isArray(value) || value instanceof Set) {
+    for (const item of value) if (holdsShared(item, seen)) return true;
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) if (holdsShared(k, seen) || holdsShared(v, seen)) return true;
+  } else if (isPlainObject(value)) {
+    for (const key in value) if (holdsShared((value as Record<string, unknown>)[key], seen)) return true;
+  }
+  return false;
+}
+
+/** The copy of {@link substituteShared}: each container is made before its contents, so a cycle finds it. */
+function copyShared(value: unknown, copies: Map<object, unknown>): unknown {
   if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return value;
   if (value instanceof SharedArrayBuffer) {
     const marker = new DataView(value);
     wholeBuffers.add(marker);
     return marker;
   }
-  if (seen.has(value)) return seen.get(value);
-  seen.set(value, value);
-  let copy: unknown = value;
+  const done = copies.get(value);
+  if (done !== undefined) return done;
   if (Array.isArray(value)) {
-    const items = value.map((item) => substituteShared(item, seen));
-    if (items.some((item, i) => item !== value[i])) copy = items;
-  } else if (value instanceof Map) {
-    const entries = [...value].map(([k, v]) => [substituteShared(k, seen), substituteShared(v, seen)] as const);
-    if (entries.some(([k, v], i) => { const [ok, ov] = [...value][i] ?? []; return k !== ok || v !== ov; })) copy = new Map(entries);
-  } else if (value instanceof Set) {
-    const items = [...value].map((item) => substituteShared(item, seen));
-    if (items.some((item, i) => item !== [...value][i])) copy = new Set(items);
-  } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
-    const entries = Object.entries(value).map(([k, v]) => [k, substituteShared(v, seen)] as const);
-    if (entries.some(([k, v]) => v !== (value as Record<string, unknown>)[k])) copy = Object.fromEntries(entries);
+    const copy: unknown[] = new Array(value.length);
+    copies.set(value, copy);
+    // Holes stay holes; other own properties are kept, as structured clone keeps them.
+    for (const key of Object.keys(value)) (copy as unknown as Record<string, unknown>)[key] = copyShared((value as unknown as Record<string, unknown>)[key], copies);
+    return copy;
   }
-  seen.set(value, copy);
-  return copy;
+  if (value instanceof Map) {
+    const copy = new Map<unknown, unknown>();
+    copies.set(value, copy);
+    for (const [k, v] of value) copy.set(copyShared(k, copies), copyShared(v, copies));
+    return copy;
+  }
+  if (value instanceof Set) {
+    const copy = new Set<unknown>();
+    copies.set(value, copy);
+    for (const item of value) copy.add(copyShared(item, copies));
+    return copy;
+  }
+  if (isPlainObject(value)) {
+    const copy: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) as Record<string, unknown> : {};
+    copies.set(value, copy);
+    for (const key of Object.keys(value)) copy[key] = copyShared((value as Record<string, unknown>)[key], copies);
+    return copy;
+  }
+  return value;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 class ValueSerializer extends v8.DefaultSerializer {

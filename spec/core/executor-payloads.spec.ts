@@ -39,6 +39,24 @@ t.test("views of a registered buffer reach the task with their own offset, lengt
   t.ok(Buffer.isBuffer(buf) && buf.buffer === sab && buf.byteOffset === 4 && buf.length === 8, "a Buffer stays a Buffer");
 });
 
+t.test("a shared buffer inside a cyclic value: cycles and shared references are kept, the memory is shared", async (t) => {
+  const sab = new SharedArrayBuffer(8);
+  type Node = { buf: SharedArrayBuffer; list: unknown[]; self?: Node; tags: Map<string, Node> };
+  const node: Node = { buf: sab, list: [], tags: new Map() };
+  node.self = node;
+  node.list.push(node, node.list);
+  node.tags.set("me", node);
+  const [back] = await pool.submit<[Node]>("echo", node);
+  t.ok(back.buf instanceof SharedArrayBuffer, "the buffer is still shared memory");
+  t.equal(back.self, back, "the cycle through a property");
+  t.equal(back.list[0], back, "and through an array");
+  t.equal(back.list[1], back.list, "an array holding itself");
+  t.equal(back.tags.get("me"), back, "and through a Map");
+  new Uint8Array(back.buf)[0] = 9;
+  t.equal(new Uint8Array(sab)[0], 9, "the same memory as the caller's");
+  t.equal(node.self, node, "the caller's value is untouched");
+});
+
 t.test("a result names by id only a buffer of its own call; an older one is shared again", async (t) => {
   const kept = new SharedArrayBuffer(16);
   t.equal(await pool.submit("stash", kept), 16);
