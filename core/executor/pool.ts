@@ -11,7 +11,7 @@ import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ResourceLimits } from "node:worker_threads";
 import { AbortError, ExecutorError, TimeoutError } from "../errors.ts";
-import { WorkerThread, type Job, type ThreadSpec } from "./thread.ts";
+import { START_TIMEOUT_MS, WorkerThread, type Job, type ThreadSpec } from "./thread.ts";
 
 /** Options of a {@link ThreadPoolExecutor}. */
 export interface ThreadPoolOptions {
@@ -25,6 +25,13 @@ export interface ThreadPoolOptions {
   taskTimeout?: number;
   /** Limits of each thread (`maxOldGenerationSizeMb` ...); a thread past them is replaced. */
   resourceLimits?: ResourceLimits;
+  /**
+   * How long a new thread may take to load the task module, in ms (default 10 s; 0: no limit).
+   * A thread that has not loaded it by then is replaced, and after three in a row the waiting
+   * calls are rejected. Raise it for a module that does heavy work when loaded (a model, a
+   * large table).
+   */
+  startTimeout?: number;
 }
 
 /** Options of one call ({@link ThreadPoolExecutor.submitWith}). */
@@ -134,7 +141,11 @@ export class ThreadPoolExecutor {
     const taskModule = toModuleUrl(options.module);
     const workerModule = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
     const entry = isJavaScript(taskModule) && isJavaScript(workerModule) ? workerModule : new URL("./bootstrap.mjs", import.meta.url);
-    this.#spec = { entry, workerModule, taskModule, resourceLimits: options.resourceLimits };
+    const startTimeout = options.startTimeout ?? START_TIMEOUT_MS;
+    if (typeof startTimeout !== "number" || !(startTimeout >= 0)) {
+      throw new ExecutorError(`startTimeout must be a number of milliseconds ≥ 0 (0: no limit), got ${String(startTimeout)}`);
+    }
+    this.#spec = { entry, workerModule, taskModule, resourceLimits: options.resourceLimits, startTimeout };
     this.#maxWorkers = Math.max(1, Math.floor(options.maxWorkers ?? os.availableParallelism()));
     this.#maxQueue = options.maxQueue ?? Infinity;
     this.#taskTimeout = options.taskTimeout;

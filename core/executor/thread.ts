@@ -39,12 +39,15 @@ export interface ThreadSpec {
   workerModule: URL;
   taskModule: URL;
   resourceLimits: ResourceLimits | undefined;
+  /** See {@link START_TIMEOUT_MS}; 0: no limit. */
+  startTimeout: number;
 }
 
 /**
- * A thread that has not loaded the task module by then is terminated and replaced. On Node 20 a
- * new thread very rarely hangs inside the module loader (tsx's hooks) while sibling threads are
- * being terminated; a healthy start takes well under this even on a loaded machine.
+ * By default, a thread that has not loaded the task module by then is terminated and replaced
+ * (`startTimeout` changes it). On Node 20 a new thread very rarely hangs inside the module loader
+ * (tsx's hooks) while sibling threads are being terminated; a healthy start of a light module
+ * takes well under this even on a loaded machine.
  */
 export const START_TIMEOUT_MS = 10_000;
 
@@ -82,9 +85,9 @@ export class WorkerThread<J extends Job> {
   #exited: Promise<void>;
   /** False once the thread is being terminated or is gone: send it nothing more. */
   alive = true;
-  /** True if the thread was terminated for not starting in time (see {@link START_TIMEOUT_MS}). */
+  /** True if the thread was terminated for not starting in time (`startTimeout`). */
   stalled = false;
-  readonly #startTimer: NodeJS.Timeout;
+  readonly #startTimer: NodeJS.Timeout | undefined = undefined;
   #reported = false;
 
   constructor(spec: ThreadSpec, events: ThreadEvents<J>) {
@@ -102,7 +105,8 @@ export class WorkerThread<J extends Job> {
       ...(spec.resourceLimits === undefined ? {} : { resourceLimits: spec.resourceLimits }),
     });
     this.#worker.unref();
-    this.#startTimer = setTimeout(() => this.#abandon(), START_TIMEOUT_MS).unref();
+    // 0 is no limit, and so is more than a timer can wait (about 24.8 days).
+    if (spec.startTimeout > 0 && spec.startTimeout <= 0x7fffffff) this.#startTimer = setTimeout(() => this.#abandon(spec.startTimeout), spec.startTimeout).unref();
     this.#toWorker.doorbell = this.#fromWorker.doorbell = () => this.#worker.postMessage(0);
     this.#worker.on("message", (message: unknown) => {
       if (message === "ready") {
@@ -261,10 +265,10 @@ export class WorkerThread<J extends Job> {
    * Gives up on a thread that did not start in time. Its calls never began, so they go back to
    * the pool at once: a thread stuck in the module loader may not even honour `terminate()`.
    */
-  #abandon(): void {
+  #abandon(ms: number): void {
     this.stalled = true;
     this.alive = false;
-    this.#killed = `Worker thread did not start within ${START_TIMEOUT_MS} ms`;
+    this.#killed = `Worker thread did not load its task module within ${ms} ms (the executor's startTimeout)`;
     const calls = [...this.inflight.values()];
     this.inflight.clear();
     this.#worker.unref();

@@ -31,6 +31,19 @@ async function settleTime(promise: Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
+t.test("startTimeout: a module slower to load than it is given up on, with an error that names the option; a longer one (or 0) waits", async (t) => {
+  const slow = new URL("../fixtures/tasks-slow-start.js", import.meta.url);
+  const impatient = makePool(t, { module: slow, maxWorkers: 1, startTimeout: 150 });
+  const error = await impatient.submit("loaded").catch((e: unknown) => e);
+  t.ok(error instanceof ExecutorError, "an ExecutorError");
+  t.match((error as Error).message, /did not load its task module within 150 ms \(the executor's startTimeout\)/);
+  t.equal(await makePool(t, { module: slow, maxWorkers: 1, startTimeout: 5000 }).submit("loaded"), "loaded");
+  t.equal(await makePool(t, { module: slow, maxWorkers: 1, startTimeout: 0 }).submit("loaded"), "loaded", "0: no limit");
+  for (const bad of [-1, Number.NaN, "1000"]) {
+    t.throws(() => new ThreadPoolExecutor({ module: slow, startTimeout: bad as number }), ExecutorError, `startTimeout ${String(bad)} is refused`);
+  }
+});
+
 t.test("a task that calls process.exit rejects with ExecutorError and its thread is replaced", async (t) => {
   const pool = makePool(t, { maxWorkers: 1 });
   const before = await pool.submit<number>("threadId");
