@@ -149,10 +149,14 @@ class TyphoonLogger implements Logger, JsonRecordWriter {
     return new TyphoonLogger(core, this.#bound + extra);
   }
 
+  /** Whether this logger writes records at `level`. */
+  writes(level: LogLevel): boolean {
+    return this.#core.min <= LEVELS[level];
+  }
+
   /** Whether this logger writes JSON records at `level`. */
   writesJson(level: LogLevel): boolean {
-    const core = this.#core;
-    return core.json && core.min <= LEVELS[level];
+    return this.#core.json && this.writes(level);
   }
 
   writeRecord(level: LogLevel, members: string): void {
@@ -304,6 +308,17 @@ export interface JsonRecordWriter {
 export function jsonRecordWriter(logger: Logger, level: LogLevel): JsonRecordWriter | null {
   const target = logger === log ? currentLog() : logger;
   return target instanceof TyphoonLogger && target.writesJson(level) ? target : null;
+}
+
+/**
+ * Whether `logger` writes records at `level`, so a caller can skip building one: typhoon's own
+ * loggers and pino (`isLevelEnabled`) say; any other logger is assumed to.
+ */
+export function levelEnabled(logger: Logger, level: LogLevel): boolean {
+  const target = logger === log ? currentLog() : logger;
+  if (target instanceof TyphoonLogger) return target.writes(level);
+  const isLevelEnabled = (target as { isLevelEnabled?: unknown }).isLevelEnabled;
+  return typeof isLevelEnabled === "function" ? (isLevelEnabled as (level: string) => unknown).call(target, level) !== false : true;
 }
 
 /** A string as a JSON string literal; most need no escaping and are only quoted. */

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { jsonInner, jsonRecordWriter, type Logger } from "../log.ts";
+import { jsonInner, jsonRecordWriter, levelEnabled, type Logger } from "../log.ts";
 
 /** The header a request id is read from and sent back in, unless `requestIdHeader` renames it. */
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -71,6 +71,8 @@ export interface AccessFacts {
 export function writeAccessLog(logger: Logger, facts: AccessFacts): void {
   const json = jsonRecordWriter(logger, "info");
   if (json === null) {
+    // A logger that would drop the record is not handed one (nor its message built).
+    if (!levelEnabled(logger, "info")) return;
     logger.info(facts, `${facts.status} ${facts.method} ${facts.path} (${facts.remoteIp}) ${formatMs(facts.ms)}ms`);
     return;
   }

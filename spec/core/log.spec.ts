@@ -148,6 +148,11 @@ t.test("the access record rendered for typhoon's JSON logger equals the one its 
   await turn();
   t.match(whole.lines()[0], { ms: 3, taskId: 2, msg: `404 GET ${facts.path} (::1) 3.00ms` });
   t.equal(seen[1]!.msg, `404 GET ${facts.path} (::1) 3.00ms`);
+  // A pino-style logger above info (isLevelEnabled) is not handed the record at all.
+  let handed = 0;
+  const warnOnly = { ...other, isLevelEnabled: (level: string) => level !== "info" && level !== "debug", info() { handed++; } } as Logger;
+  writeAccessLog(warnOnly, facts);
+  t.equal(handed, 0);
   // Below the logger's level nothing is written; the text format gets a readable line.
   const quiet = memory();
   writeAccessLog(createLogger({ format: "json", level: "warn", destination: quiet }), facts);
