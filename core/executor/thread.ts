@@ -10,7 +10,8 @@
 import { receiveMessageOnPort, MessageChannel, Worker, type MessagePort, type ResourceLimits } from "node:worker_threads";
 import type { ExecutorError } from "../errors.ts";
 import { CANCELS, FrameReader, Ring, RUNNING } from "./channel.ts";
-import { decodeValues, FLAG_SIDE, FrameEncoder, FrameType, readHead, type SideBuffer } from "./codec.ts";
+import { decodeValues, FLAG_SIDE, FrameEncoder, FrameType, readHead } from "./codec.ts";
+import type { SideBuffer } from "./values.ts";
 import { deathError, describeError, reviveError } from "./failure.ts";
 import { SharedOut } from "./shared.ts";
 import type { SideMessage, WorkerInit } from "./worker.ts";

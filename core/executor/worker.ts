@@ -10,7 +10,8 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { CANCELS, FrameReader, Ring, RUNNING, type FrameView } from "./channel.ts";
-import { decodeValues, FLAG_SIDE, FrameEncoder, readHead, type SideBuffer } from "./codec.ts";
+import { decodeValues, FLAG_SIDE, FrameEncoder, readHead } from "./codec.ts";
+import type { SideBuffer } from "./values.ts";
 import { describeError } from "./failure.ts";
 import { SharedIn, type SharedLookup } from "./shared.ts";
 

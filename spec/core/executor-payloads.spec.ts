@@ -10,7 +10,8 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import t from "tap";
 import { RING_BYTES } from "../../core/executor/channel.ts";
-import { LARGE_BODY_BYTES, LARGE_VIEW_BYTES } from "../../core/executor/codec.ts";
+import { LARGE_BODY_BYTES } from "../../core/executor/codec.ts";
+import { LARGE_VIEW_BYTES } from "../../core/executor/values.ts";
 import { ThreadPoolExecutor } from "../../core/executor/pool.ts";
 import { SharedIn, SharedOut } from "../../core/executor/shared.ts";
 
