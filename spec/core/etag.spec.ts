@@ -1,5 +1,5 @@
 // The default ETag (core/http/etag.ts): a change anywhere in a body changes it, for strings and
-// buffers of every length around the hash's word boundaries, and bodies past 4 KiB take SHA-1.
+// buffers of many lengths, and bodies past 4 KiB take SHA-1.
 import t from "tap";
 import { createHash } from "node:crypto";
 import { etagOf, etagMatches } from "../../core/http/etag.ts";
