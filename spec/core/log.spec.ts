@@ -175,6 +175,16 @@ t.test("JSON lines are written together after flushMs, at once past 16 KiB, and 
   t.match(writes[0], /"msg":"one"[^\n]*\n[^\n]*"msg":"two"/);
   logger.info({ filler: "x".repeat(17_000) }, "big");
   t.equal(writes.length, 2, "past 16 KiB the batch is written at once");
+  // Many small lines past 16 KiB: written at once too, whole and in order, text of any script kept.
+  writes.length = 0;
+  for (let i = 0; i < 200; i++) logger.info({ i, word: "héllo ✓ 𝄞" }, `line ${i}`);
+  t.ok(writes.length >= 1, "written before flushMs");
+  logger.info({ filler: "y".repeat(9_000) }, "long");
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  const lines = writes.join("").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(lines.map((l) => l["msg"]), [...Array.from({ length: 200 }, (_, i) => `line ${i}`), "long"], "every line once, in order");
+  t.equal(lines[7]!["word"], "héllo ✓ 𝄞");
+  t.equal((lines[200]!["filler"] as string).length, 9_000);
   // Text lines (a person reading a terminal) go out every event-loop turn unless told otherwise.
   const text: string[] = [];
   createLogger({ format: "text", destination: { write: (line: string) => text.push(line) } }).info("now");
