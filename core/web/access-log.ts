@@ -9,7 +9,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { jsonInner, jsonRecordWriter, levelEnabled, type Logger } from "../log.ts";
+import { jsonRecordWriter, levelEnabled, type Logger } from "../log.ts";
+import { jsonInner } from "../log-record.ts";
 
 /** The header a request id is read from and sent back in, unless `requestIdHeader` renames it. */
 export const REQUEST_ID_HEADER = "x-request-id";

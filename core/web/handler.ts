@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AbortError, ErrorCode, Finish, HTTPError, TimeoutError, TyphoonError, ValidationError } from "../errors.ts";
-import { errorText, log, type Logger } from "../log.ts";
+import { log, type Logger } from "../log.ts";
+import { errorText } from "../log-record.ts";
 import { REQUEST_ID_HEADER, requestIdOf } from "./access-log.ts";
 import { reportBlocking } from "../loop/loop-monitor.ts";
 import type { BlockingWatch, InFlight } from "../loop/blocking.ts";
