@@ -1,7 +1,8 @@
 /**
  * The benchmark harness: starts a peer server as its own process pinned to core 0, drives it with
- * autocannon pinned to core 1, and measures peers in interleaved rounds (ABAB…) so drift on a
- * shared, noisy machine hits every peer alike; each figure is the median of its rounds.
+ * autocannon pinned to core 1, and measures typhoon against each peer in rounds, both loaded at
+ * the same time by default (see {@link Method}), so drift on a shared, noisy machine hits both
+ * alike; each figure is the median of its rounds, each ratio the median of the rounds' ratios.
  *
  * Alongside throughput it samples the server's CPU time: a server well under 100% of its core
  * was not the bottleneck (the load generator or a neighbour was), which compresses every ratio.
@@ -210,41 +211,154 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Two targets compared in one row: `subject` (typhoon) against `peer`. */
+export interface Pair {
+  readonly subject: Target;
+  readonly peer: Target;
+}
+
+/** A pair's samples: each side's, and each round's ratio (subject ÷ peer, per server CPU-second). */
+export interface PairSamples {
+  readonly subject: Samples;
+  readonly peer: Samples;
+  readonly ratios: number[];
+}
+
 /**
- * Measures every target in `rounds` interleaved rounds after a warm-up of each, rotating the order
- * every round so no target always runs first. Servers are started once per distinct spec and
- * stopped at the end, even on failure.
+ * How a pair is loaded in a round. `paired`: both servers at the same time, both on core 0 and
+ * each with its own autocannon on core 1, so whatever else the machine does slows both alike (on
+ * a shared machine the same build moves ±10–20% between sequential rounds; paired, two identical
+ * servers read 1.00× within 1%). `sequential`: one after the other, the order alternating by round.
  */
-export async function measure(targets: readonly Target[], options: LoadOptions,
-  progress: (line: string) => void = () => {}): Promise<Map<string, Samples>> {
+export type Method = "paired" | "sequential";
+
+/** Load options and the method of a pairwise measurement. */
+export interface PairOptions extends LoadOptions {
+  readonly method: Method;
+}
+
+/**
+ * Measures each pair in `rounds` rounds after a warm-up, rotating the order of the pairs every
+ * round. The subject and the peer of a pair are always two processes (slot 0 and slot 1), even
+ * when they run the same server (typhoon at one path against typhoon at another): servers are
+ * started once per spec and slot, and stopped at the end, even on failure.
+ */
+export async function measurePairs(pairs: readonly Pair[], options: PairOptions,
+  progress: (line: string) => void = () => {}): Promise<PairSamples[]> {
   const servers = new Map<string, RunningServer>();
-  const specKey = (s: ServerSpec): string => `${s.peer}:${s.scenario}`;
+  const serverFor = async (t: Target, slot: number): Promise<RunningServer> => {
+    const key = `${t.server.peer}:${t.server.scenario}#${slot}`;
+    let server = servers.get(key);
+    if (server === undefined) servers.set(key, server = await startServer(t.server));
+    return server;
+  };
   try {
-    for (const { server } of targets) {
-      if (!servers.has(specKey(server))) servers.set(specKey(server), await startServer(server));
+    const running: [RunningServer, RunningServer][] = [];
+    for (const pair of pairs) running.push([await serverFor(pair.subject, 0), await serverFor(pair.peer, 1)]);
+    for (const [i, pair] of pairs.entries()) {
+      const [a, b] = running[i]!;
+      await Promise.all([loadTarget(a, pair.subject, options.warmupSeconds, options), loadTarget(b, pair.peer, options.warmupSeconds, options)]);
     }
-    for (const t of targets) await load(servers.get(specKey(t.server))!.port, t.path, options.warmupSeconds, options.connections, true, t.request, t.pipelining);
-    const samples = new Map<string, Samples>(targets.map((t) => [t.key, { rps: [], cpu: [], cpuUs: [] }]));
+    const results: PairSamples[] = pairs.map(() => ({ subject: emptySamples(), peer: emptySamples(), ratios: [] }));
     for (let round = 0; round < options.rounds; round++) {
-      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-      for (const t of order) {
-        const server = servers.get(specKey(t.server))!;
-        const cpuBefore = server.cpuSeconds();
-        const { rps, total } = await load(server.port, t.path, options.seconds, options.connections, true, t.request, t.pipelining);
-        const cpuSeconds = server.cpuSeconds() - cpuBefore;
-        const s = samples.get(t.key)!;
-        s.rps.push(rps);
-        // Over the nominal load time: autocannon's own start-up leaves the server idle.
-        s.cpu.push(cpuSeconds / options.seconds);
-        s.cpuUs.push(cpuSeconds * 1e6 / Math.max(1, total));
-        progress(`  round ${round + 1}/${options.rounds}  ${t.key.padEnd(34)} ${Math.round(rps).toString().padStart(7)} req/s`
-          + `  ${Math.round(cpuSeconds * 100 / options.seconds).toString().padStart(3)}% cpu  ${(cpuSeconds * 1e6 / Math.max(1, total)).toFixed(1)} µs/req`);
+      for (let k = 0; k < pairs.length; k++) {
+        const i = (k + round) % pairs.length;
+        const pair = pairs[i]!;
+        const [a, b] = running[i]!;
+        let sa: Sample;
+        let sb: Sample;
+        if (options.method === "paired") [sa, sb] = await Promise.all([sample(a, pair.subject, options), sample(b, pair.peer, options)]);
+        else if (round % 2 === 0) { sa = await sample(a, pair.subject, options); sb = await sample(b, pair.peer, options); }
+        else { sb = await sample(b, pair.peer, options); sa = await sample(a, pair.subject, options); }
+        const r = results[i]!;
+        record(r.subject, sa, options.seconds);
+        record(r.peer, sb, options.seconds);
+        const perCpu = Number.isFinite(sa.cpuSeconds) && Number.isFinite(sb.cpuSeconds) && sa.cpuSeconds > 0 && sb.cpuSeconds > 0;
+        r.ratios.push(perCpu ? (sa.total / sa.cpuSeconds) / (sb.total / sb.cpuSeconds) : sa.rps / sb.rps);
+        progress(`  round ${round + 1}/${options.rounds}  ${describeSample(pair.subject, sa, options.seconds)} | ${describeSample(pair.peer, sb, options.seconds)}`
+          + `  ${r.ratios.at(-1)!.toFixed(3)}×`);
       }
     }
-    return samples;
+    return results;
   } finally {
     await stopServers(servers.values());
   }
+}
+
+/** A server (or, paired, both servers together) below this share of core 0 was not the bottleneck. */
+const SATURATED = 0.85;
+
+/**
+ * One row from a pair's samples. Its figures are requests per server CPU-second (requests served
+ * ÷ the server process's user + system CPU time), which moves far less than req/s when neighbours
+ * share the machine; req/s stands beside them. The ratio is the median of the rounds' ratios.
+ * Without CPU figures (not Linux) the row falls back to req/s.
+ */
+export function pairRow(result: PairSamples, method: Method, name: string, peerName: string, extra: Partial<Row> = {}): Row {
+  const t = summary(result.subject);
+  const p = summary(result.peer);
+  const notes = new Set(extra.note === undefined ? [] : [extra.note]);
+  if (method === "paired" && t.cpu + p.cpu < SATURATED) notes.add(`the two servers used ${Math.round((t.cpu + p.cpu) * 100)}% of their core`);
+  if (method === "sequential") {
+    for (const [who, s] of [["typhoon", t], [peerName, p]] as const) {
+      if (s.cpu < SATURATED) notes.add(`${who} server at ${Math.round(s.cpu * 100)}% of its core`);
+    }
+  }
+  const note = [...notes].join("; ");
+  const perCpu = t.cpuUs > 0 && p.cpuUs > 0 && Number.isFinite(t.cpuUs) && Number.isFinite(p.cpuUs);
+  return {
+    name, unit: perCpu ? "req/CPU-s" : "req/s", typhoon: Math.round(perCpu ? 1e6 / t.cpuUs : t.rps),
+    peer: Math.round(perCpu ? 1e6 / p.cpuUs : p.rps), peerName,
+    ratio: perCpu ? median(result.ratios) : t.rps / p.rps, higherIsBetter: true, ...extra, ...(note === "" ? {} : { note }),
+    ...(perCpu ? { typhoonCpuUs: round1(t.cpuUs), peerCpuUs: round1(p.cpuUs), typhoonRps: Math.round(t.rps), peerRps: Math.round(p.rps) } : {}),
+  };
+}
+
+function summary(s: Samples): { rps: number; cpu: number; cpuUs: number } {
+  return { rps: median(s.rps), cpu: median(s.cpu), cpuUs: median(s.cpuUs) };
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}
+
+/** The method named by `BENCH_METHOD` (`paired`, the default, or `sequential`). */
+export function methodFromEnvironment(): Method {
+  const raw = process.env["BENCH_METHOD"] || "paired";
+  if (raw !== "paired" && raw !== "sequential") throw new Error(`BENCH_METHOD must be paired or sequential, got ${raw}`);
+  return raw;
+}
+
+/** One load of one target: requests served, req/s, and the server's CPU seconds meanwhile. */
+interface Sample {
+  readonly rps: number;
+  readonly total: number;
+  readonly cpuSeconds: number;
+}
+
+function loadTarget(server: RunningServer, t: Target, seconds: number, options: LoadOptions): Promise<{ rps: number; total: number }> {
+  return load(server.port, t.path, seconds, options.connections, true, t.request, t.pipelining);
+}
+
+async function sample(server: RunningServer, t: Target, options: LoadOptions): Promise<Sample> {
+  const cpuBefore = server.cpuSeconds();
+  const { rps, total } = await loadTarget(server, t, options.seconds, options);
+  return { rps, total, cpuSeconds: server.cpuSeconds() - cpuBefore };
+}
+
+function emptySamples(): Samples {
+  return { rps: [], cpu: [], cpuUs: [] };
+}
+
+function record(samples: Samples, s: Sample, seconds: number): void {
+  samples.rps.push(s.rps);
+  // Over the nominal load time: autocannon's own start-up leaves the server idle.
+  samples.cpu.push(s.cpuSeconds / seconds);
+  samples.cpuUs.push(s.cpuSeconds * 1e6 / Math.max(1, s.total));
+}
+
+function describeSample(t: Target, s: Sample, seconds: number): string {
+  return `${t.key} ${Math.round(s.rps)} req/s ${Math.round(s.cpuSeconds * 100 / seconds)}% cpu ${(s.cpuSeconds * 1e6 / Math.max(1, s.total)).toFixed(1)} µs/req`;
 }
 
 /** CPU seconds (user + system) a bench server has used so far, asked on its control port. */

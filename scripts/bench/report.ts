@@ -15,6 +15,8 @@ export interface RunInfo {
   readonly node: string;
   /** Whether server and load generator were pinned to different cores. */
   readonly pinned: boolean;
+  /** Whether typhoon and its peer were loaded at the same time (`paired`) or one after the other. */
+  readonly method?: "paired" | "sequential";
   readonly seconds: number;
   readonly rounds: number;
   readonly connections: number;
@@ -65,7 +67,8 @@ export function formatRatio(ratio: number): string {
 export function describeRun(run: RunInfo): string {
   return `${run.date.slice(0, 16).replace("T", " ")} UTC · ${run.cpu} · ${run.cores} cores · Node ${run.node} · `
     + `${run.loadGenerator}, ${run.connections} connections, ${run.rounds} × ${run.seconds} s per figure (median)`
-    + `${run.pinned ? " · server on core 0, load on core 1" : " · not pinned"}`
+    + `${run.method === "paired" ? " · typhoon and its peer loaded at the same time" : run.method === "sequential" ? " · one server at a time" : ""}`
+    + `${run.pinned ? ` · server${run.method === "paired" ? "s" : ""} on core 0, load on core 1` : " · not pinned"}`
     + `${run.loadAverage === undefined ? "" : ` · load average ${run.loadAverage[0].toFixed(1)} → ${run.loadAverage[1].toFixed(1)}`}`;
 }
 
@@ -117,7 +120,7 @@ export function markdownTable(results: Results): string {
       + `${formatNumber(r.peer)} ${cell(r.unit)} | ${formatRatio(r.ratio)} | ${cell(verdict(r))} | ${cpuCell(r)} | ${cpuRatio(r)} | `
       + `${rpsCell(r)} | ${rpsRatio(r)} |`),
     "",
-    `<sub>${cell(describeRun(results.run))}. Ratio: typhoon ÷ peer in the row's unit; req/CPU-s is requests served ÷ the `
+    `<sub>${cell(describeRun(results.run))}. Ratio: typhoon ÷ peer in the row's unit (HTTP rows: the median of the rounds' ratios); req/CPU-s is requests served ÷ the `
       + `server process's user + system CPU seconds, which moves far less than req/s when neighbours share the machine. `
       + `Ratio by CPU: peer ÷ typhoon in server CPU time per request. Ratio by req/s: typhoon ÷ peer in requests per second.</sub>`,
   ];

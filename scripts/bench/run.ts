@@ -7,14 +7,15 @@
  *
  * Environment: `BENCH_DURATION` seconds per figure (default 5), `BENCH_ROUNDS` (default 3),
  * `BENCH_CONNECTIONS` (default 64), `BENCH_ONLY` (a group title substring, e.g. `hello`),
- * `BENCH_OUT` (results directory, default `bench-results/`; `-` writes nothing).
+ * `BENCH_OUT` (results directory, default `bench-results/`; `-` writes nothing), `BENCH_METHOD`
+ * (`paired`, the default: typhoon and its peer loaded at the same time; or `sequential`).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
-import { canPin } from "./harness.ts";
+import { canPin, methodFromEnvironment } from "./harness.ts";
 import { runSuite } from "./suite.ts";
 import { runSchemaBench } from "./schema.ts";
 import { machineInfo, markdownTable, resultsJson, textTable, type Results } from "./report.ts";
@@ -32,18 +33,19 @@ const seconds = envNumber("BENCH_DURATION", 5);
 const rounds = Math.round(envNumber("BENCH_ROUNDS", 3));
 const connections = Math.round(envNumber("BENCH_CONNECTIONS", 64));
 const only = process.env["BENCH_ONLY"] || undefined;
+const method = methodFromEnvironment();
 const outDir = process.env["BENCH_OUT"] ?? fileURLToPath(new URL("../../bench-results/", import.meta.url));
 const autocannonVersion = (createRequire(import.meta.url)("autocannon/package.json") as { version: string }).version;
 
 if (!canPin()) console.warn("note: taskset is not available (or fewer than 2 cores): server and load generator are not pinned");
 const started = Date.now();
 const loadBefore = loadavg()[0]!;
-const rows = await runSuite({ seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), ...(only === undefined ? {} : { only }), contributed: true },
-  (line) => console.log(line));
-rows.push(...(await runSchemaBench({ seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), only }, (line) => console.log(line))));
+const load = { seconds, rounds, connections, warmupSeconds: Math.min(2, seconds), method };
+const rows = await runSuite({ ...load, ...(only === undefined ? {} : { only }), contributed: true }, (line) => console.log(line));
+rows.push(...(await runSchemaBench({ ...load, only }, (line) => console.log(line))));
 const results: Results = {
   run: {
-    date: new Date().toISOString(), ...machineInfo(), pinned: canPin(), seconds, rounds, connections,
+    date: new Date().toISOString(), ...machineInfo(), pinned: canPin(), method, seconds, rounds, connections,
     loadGenerator: `autocannon ${autocannonVersion}`, loadAverage: [loadBefore, loadavg()[0]!],
   },
   rows,

@@ -1,64 +1,46 @@
 /**
  * Benchmark of schemas: a validated JSON POST (`{ name, qty }` → 201 with the item, through its
  * response schema) and a JSON response serialized through its schema, typhoon beside Fastify
- * with the same TypeBox schemas (`peers/schema-serve.ts`), measured in interleaved rounds by the
- * harness, and typhoon's schema serializer beside its own `JSON.stringify` path on the same
- * document. Each row carries server CPU µs per request: on this shared machine the per-CPU-second
- * ratio (Fastify's µs ÷ typhoon's) is the steadier figure.
+ * with the same TypeBox schemas (`peers/schema-serve.ts`), each pair loaded at the same time by
+ * the harness, and typhoon's schema serializer beside its own `JSON.stringify` path on the same
+ * document. Rows lead with requests per server CPU-second, req/s beside them.
  *
  *   node --import tsx scripts/bench/schema.ts          # alone: prints its rows
  *   make bench                                         # within the suite (`BENCH_ONLY=schema`)
  */
 import { fileURLToPath } from "node:url";
-import { median, measure, type LoadOptions, type Row, type Target } from "./harness.ts";
+import { measurePairs, methodFromEnvironment, pairRow, type LoadRequest, type PairOptions, type Row, type Target } from "./harness.ts";
 import { compileHandlerSchema } from "../../core/web/schema.ts";
 import { POST_BODY, REPORT, REPORT_PLAIN, Report } from "./peers/schema-serve.ts";
 
-/** A server below this share of its core was not the bottleneck (as in the suite). */
-const SATURATED = 0.85;
-
 const POST = { method: "POST", headers: { "content-type": "application/json" }, body: POST_BODY };
 
-const TARGETS: readonly Target[] = [
-  { key: "typhoon POST /items", server: { label: "typhoon", peer: "schema-typhoon", scenario: "schema" }, path: "/items", request: POST },
-  { key: "fastify POST /items", server: { label: "fastify", peer: "schema-fastify", scenario: "schema" }, path: "/items", request: POST },
-  { key: "typhoon GET /report", server: { label: "typhoon", peer: "schema-typhoon", scenario: "schema" }, path: "/report" },
-  { key: "fastify GET /report", server: { label: "fastify", peer: "schema-fastify", scenario: "schema" }, path: "/report" },
-  { key: "typhoon GET /report-plain", server: { label: "typhoon", peer: "schema-typhoon", scenario: "schema" }, path: "/report-plain" },
-];
+/** `label`'s schema server (`peers/schema-<label>.ts`) loaded at `path`. */
+function at(label: "typhoon" | "fastify", path: string, request?: LoadRequest): Target {
+  return {
+    key: `${label} ${request?.method ?? "GET"} ${path}`, server: { label, peer: `schema-${label}`, scenario: "schema" }, path,
+    ...(request === undefined ? {} : { request }),
+  };
+}
+
+/** Each row's pair: typhoon against Fastify with the same schemas, and the schema serializer against JSON.stringify. */
+const PAIRS = [
+  { name: "validated JSON POST { name, qty }", subject: at("typhoon", "/items", POST), peer: at("fastify", "/items", POST), peerName: "Fastify, same schemas", target: 1 },
+  { name: "JSON response through its schema", subject: at("typhoon", "/report"), peer: at("fastify", "/report"), peerName: "Fastify, same schemas", target: 1 },
+  { name: "JSON response through its schema", subject: at("typhoon", "/report"), peer: at("typhoon", "/report-plain"), peerName: "typhoon, JSON.stringify", target: 1 },
+] as const;
 
 /** Options of the schema rows; `only` skips them unless it is a substring of `schema`. */
-export interface SchemaBenchOptions extends LoadOptions {
+export interface SchemaBenchOptions extends PairOptions {
   readonly only?: string | undefined;
 }
 
 /** Measures the two scenarios and returns their rows (none when `only` excludes them). */
 export async function runSchemaBench(options: SchemaBenchOptions, say: (line: string) => void = () => {}): Promise<Row[]> {
   if (options.only !== undefined && !"schema validation and serialization".includes(options.only)) return [];
-  say(`schema validation and serialization: ${TARGETS.map((t) => t.key).join(", ")}`);
-  const samples = await measure(TARGETS, options, say);
-  const stat = (key: string): { rps: number; cpu: number; cpuUs: number } => {
-    const s = samples.get(key)!;
-    return { rps: median(s.rps), cpu: median(s.cpu), cpuUs: median(s.cpuUs) };
-  };
-  const row = (name: string, typhoonKey: string, peerKey: string, peerName: string): Row => {
-    const t = stat(typhoonKey);
-    const p = stat(peerKey);
-    const notes = [[typhoonKey, t], [peerKey, p]] as const;
-    const low = notes.flatMap(([key, s]) => s.cpu < SATURATED ? [`${key} server at ${Math.round(s.cpu * 100)}% of its core`] : []);
-    return {
-      name, unit: "req/s", typhoon: Math.round(t.rps), peer: Math.round(p.rps), peerName,
-      ratio: t.rps / p.rps, higherIsBetter: true, target: 1,
-      ...(low.length === 0 ? {} : { note: low.join("; ") }),
-      ...(Number.isFinite(t.cpuUs) && Number.isFinite(p.cpuUs) ? { typhoonCpuUs: round1(t.cpuUs), peerCpuUs: round1(p.cpuUs) } : {}),
-    };
-  };
-  return [
-    serializeRow(),
-    row("validated JSON POST { name, qty }", "typhoon POST /items", "fastify POST /items", "Fastify, same schemas"),
-    row("JSON response through its schema", "typhoon GET /report", "fastify GET /report", "Fastify, same schemas"),
-    row("JSON response through its schema", "typhoon GET /report", "typhoon GET /report-plain", "typhoon, JSON.stringify"),
-  ];
+  say(`schema validation and serialization: ${PAIRS.map((p) => `${p.subject.key} vs ${p.peer.key}`).join(", ")} (${options.method})`);
+  const results = await measurePairs(PAIRS, options, say);
+  return [serializeRow(), ...PAIRS.map((p, i) => pairRow(results[i]!, options.method, p.name, p.peerName, { target: p.target }))];
 }
 
 /**
@@ -87,21 +69,16 @@ function serializeRow(): Row {
   };
 }
 
-function round1(value: number): number {
-  return Math.round(value * 10) / 10;
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = Number(process.env["BENCH_DURATION"] ?? 5);
   const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
-  const rows = await runSchemaBench({ seconds, rounds, connections: 64, warmupSeconds: Math.min(2, seconds) }, (l) => console.log(l));
+  const rows = await runSchemaBench({ seconds, rounds, connections: 64, warmupSeconds: Math.min(2, seconds), method: methodFromEnvironment() }, (l) => console.log(l));
   for (const r of rows) {
     if (r.unit === "ns") {
       console.log(`${r.name}: typhoon ${r.typhoon} ns, ${r.peerName} ${r.peer} ns, ratio ${r.ratio.toFixed(2)} (lower is better)`);
       continue;
     }
-    const perCpu = r.typhoonCpuUs !== undefined && r.peerCpuUs !== undefined ? (r.peerCpuUs / r.typhoonCpuUs).toFixed(2) : "?";
-    console.log(`${r.name}: typhoon ${r.typhoon} req/s, ${r.peerName} ${r.peer} req/s, ratio ${r.ratio.toFixed(2)}; `
-      + `CPU µs/req ${r.typhoonCpuUs} vs ${r.peerCpuUs} → per CPU-second ${perCpu}×${r.note === undefined ? "" : ` (${r.note})`}`);
+    console.log(`${r.name}: typhoon ${r.typhoon} ${r.unit}, ${r.peerName} ${r.peer} ${r.unit}, ratio ${r.ratio.toFixed(2)}`
+      + `${r.note === undefined ? "" : ` (${r.note})`}`);
   }
 }

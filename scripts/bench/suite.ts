@@ -1,25 +1,25 @@
 /**
- * The benchmark suite: which servers are measured against which, and how samples become rows.
- * Each group of peers is measured together in interleaved rounds (see `harness.ts`), so every
- * ratio compares figures taken minutes apart at most, on the same machine, under the same noise.
+ * The benchmark suite: which servers are measured against which, one row per pair. typhoon and
+ * each peer are loaded at the same time in every round by default (see `harness.ts`), so every
+ * ratio compares figures taken in the same seconds, on the same machine, under the same noise.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { median, measure, type LoadOptions, type Row, type Samples, type Target } from "./harness.ts";
+import { measurePairs, pairRow, type Pair, type PairOptions, type Row, type Target } from "./harness.ts";
 import { PLAINTEXT_PIPELINING, PREFIX, ROUTE_COUNT, firstRulePath, lastRulePath } from "./peers/serve.ts";
 
-/** A server whose median CPU use is below this share of a core was not the bottleneck. */
-const SATURATED = 0.85;
-
-/** One measured group: its targets and how its samples become rows. */
-interface Group {
-  readonly title: string;
-  readonly targets: readonly Target[];
-  readonly rows: (stats: Stats) => Row[];
+/** One row: typhoon (the pair's subject) against one peer. */
+interface PairSpec extends Pair {
+  readonly name: string;
+  readonly peerName: string;
+  readonly extra?: Partial<Row>;
 }
 
-/** Median throughput, CPU share and CPU µs per request, per target key. */
-type Stats = ReadonlyMap<string, { rps: number; cpu: number; cpuUs: number }>;
+/** One measured group: its pairs, each a row. */
+interface Group {
+  readonly title: string;
+  readonly pairs: readonly PairSpec[];
+}
 
 function target(label: string, peer: string, scenario: string, path: string, pipelining?: number): Target {
   return { key: `${label} ${path}`, server: { label, peer, scenario }, path, ...(pipelining === undefined ? {} : { pipelining }) };
@@ -29,52 +29,26 @@ function target(label: string, peer: string, scenario: string, path: string, pip
 const VS_NODE = 0.95;
 const VS_FASTIFY = 1;
 
-/**
- * One row: typhoon against one peer. Its figures are requests per server CPU-second (requests
- * served ÷ the server process's user + system CPU time), which moves far less than req/s when
- * neighbours share the machine; req/s stands beside them. Without CPU figures (not Linux) the
- * row falls back to req/s.
- */
-function row(stats: Stats, name: string, typhoonKey: string, peerKey: string, peerName: string,
-  extra: Partial<Row> = {}): Row {
-  const t = stats.get(typhoonKey)!;
-  const p = stats.get(peerKey)!;
-  const notes = new Set(extra.note === undefined ? [] : [extra.note]);
-  for (const [key, s] of [[typhoonKey, t], [peerKey, p]] as const) {
-    if (s.cpu < SATURATED) notes.add(`${key.split(" ")[0]} server at ${Math.round(s.cpu * 100)}% of its core`);
-  }
-  const note = [...notes].join("; ");
-  const perCpu = t.cpuUs > 0 && p.cpuUs > 0 && Number.isFinite(t.cpuUs) && Number.isFinite(p.cpuUs);
-  const typhoon = perCpu ? 1e6 / t.cpuUs : t.rps;
-  const peer = perCpu ? 1e6 / p.cpuUs : p.rps;
-  return {
-    name, unit: perCpu ? "req/CPU-s" : "req/s", typhoon: Math.round(typhoon), peer: Math.round(peer), peerName, ratio: typhoon / peer,
-    higherIsBetter: true, ...extra, ...(note === "" ? {} : { note }),
-    ...(perCpu ? { typhoonCpuUs: round1(t.cpuUs), peerCpuUs: round1(p.cpuUs), typhoonRps: Math.round(t.rps), peerRps: Math.round(p.rps) } : {}),
-  };
-}
-
-/** typhoon, node:http, Fastify (and Express when it serves the scenario) on one path, one row per peer. */
-function shapeGroup(title: string, scenario: string, path: string, options: { express?: boolean; pipelining?: number } = {}): Group {
-  const { express = false, pipelining } = options;
-  const targets = [
-    target("typhoon", "typhoon", scenario, path, pipelining), target("node:http", "node-http", scenario, path, pipelining),
-    target("fastify", "fastify", scenario, path, pipelining),
-    ...(express ? [target("express", "express", scenario, path, pipelining)] : []),
-  ];
+/** typhoon against node:http, Fastify (and Express when it serves the scenario) on one path. */
+function shapeGroup(title: string, scenario: string, path: string, options: { express?: boolean; pipelining?: number; control?: boolean } = {}): Group {
+  const { express = false, pipelining, control = false } = options;
+  const typhoon = target("typhoon", "typhoon", scenario, path, pipelining);
+  const versus = (label: string, peer: string, peerName: string, extra?: Partial<Row>): PairSpec =>
+    ({ subject: typhoon, peer: target(label, peer, scenario, path, pipelining), name: title, peerName, ...(extra === undefined ? {} : { extra }) });
   return {
     title,
-    targets,
-    rows: (s) => [
-      row(s, title, `typhoon ${path}`, `node:http ${path}`, "node:http", { target: VS_NODE }),
-      row(s, title, `typhoon ${path}`, `fastify ${path}`, "Fastify", { target: VS_FASTIFY }),
-      ...(express ? [row(s, title, `typhoon ${path}`, `express ${path}`, "Express")] : []),
+    pairs: [
+      versus("node:http", "node-http", "node:http", { target: VS_NODE }),
+      versus("fastify", "fastify", "Fastify", { target: VS_FASTIFY }),
+      ...(express ? [versus("express", "express", "Express")] : []),
+      // Two identical typhoon servers: how far from 1.00× the method itself reads.
+      ...(control ? [versus("typhoon", "typhoon", "typhoon (A/A control)", { note: "the same server twice: the measuring method's own error" })] : []),
     ],
   };
 }
 
 const GROUPS: readonly Group[] = [
-  shapeGroup("hello world", "hello", "/", { express: true }),
+  shapeGroup("hello world", "hello", "/", { express: true, control: true }),
   shapeGroup("JSON response /json", "json", "/json", { express: true }),
   shapeGroup(`plaintext, ${PLAINTEXT_PIPELINING} pipelined per connection`, "plaintext", "/plaintext", { pipelining: PLAINTEXT_PIPELINING }),
   shapeGroup("route with a group /users/(\\d+)", "group", "/users/42"),
@@ -92,19 +66,17 @@ function routeTableGroup(base: string): Group {
   const last = lastRulePath(base);
   const label = base === "" ? `${ROUTE_COUNT} routes` : `${ROUTE_COUNT} routes under ${base}/`;
   const scenario = base === "" ? "routes" : "prefixed";
+  const typhoon = (path: string): Target => target("typhoon", "typhoon", scenario, path);
+  const pair = (path: string, rule: string, label2: string, peer: string, peerName: string, targetRatio: number): PairSpec =>
+    ({ subject: typhoon(path), peer: target(label2, peer, scenario, path), name: `${label}, ${rule} rule`, peerName, extra: { target: targetRatio } });
   return {
     title: base === "" ? `${ROUTE_COUNT}-route table` : `${ROUTE_COUNT}-route table under one prefix`,
-    targets: [
-      target("typhoon", "typhoon", scenario, first), target("typhoon", "typhoon", scenario, last),
-      target("fastify", "fastify", scenario, first), target("fastify", "fastify", scenario, last),
-      target("node:http", "node-http", scenario, first), target("node:http", "node-http", scenario, last),
-    ],
-    rows: (s) => [
-      row(s, `${label}, first rule`, `typhoon ${first}`, `fastify ${first}`, "Fastify, same routes", { target: VS_FASTIFY }),
-      row(s, `${label}, last rule`, `typhoon ${last}`, `fastify ${last}`, "Fastify, same routes", { target: VS_FASTIFY }),
-      row(s, `${label}, first rule`, `typhoon ${first}`, `node:http ${first}`, "node:http, same regexes in order", { target: VS_NODE }),
-      row(s, `${label}, last rule`, `typhoon ${last}`, `node:http ${last}`, "node:http, same regexes in order", { target: VS_NODE }),
-      row(s, `${label}, last rule vs first`, `typhoon ${last}`, `typhoon ${first}`, "typhoon, first rule", { target: 0.9 }),
+    pairs: [
+      pair(first, "first", "fastify", "fastify", "Fastify, same routes", VS_FASTIFY),
+      pair(last, "last", "fastify", "fastify", "Fastify, same routes", VS_FASTIFY),
+      pair(first, "first", "node:http", "node-http", "node:http, same regexes in order", VS_NODE),
+      pair(last, "last", "node:http", "node-http", "node:http, same regexes in order", VS_NODE),
+      { subject: typhoon(last), peer: typhoon(first), name: `${label}, last rule vs first`, peerName: "typhoon, first rule", extra: { target: 0.9 } },
     ],
   };
 }
@@ -127,7 +99,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
 }
 
 /** Options of a suite run; `only` picks groups by title substring (e.g. `hello`). */
-export interface SuiteOptions extends LoadOptions {
+export interface SuiteOptions extends PairOptions {
   readonly only?: string;
   readonly contributed: boolean;
 }
@@ -137,9 +109,9 @@ export async function runSuite(options: SuiteOptions, say: (line: string) => voi
   const rows: Row[] = [];
   for (const group of GROUPS) {
     if (options.only !== undefined && !group.title.includes(options.only)) continue;
-    say(`${group.title}: ${group.targets.map((t) => t.key).join(", ")}`);
-    const samples = await measure(group.targets, options, say);
-    rows.push(...group.rows(summarise(samples)));
+    say(`${group.title}: ${group.pairs.map((p) => `${p.subject.key} vs ${p.peer.key}`).join(", ")} (${options.method})`);
+    const results = await measurePairs(group.pairs, options, say);
+    rows.push(...group.pairs.map((p, i) => pairRow(results[i]!, options.method, p.name, p.peerName, p.extra)));
   }
   if (!options.contributed) return rows;
   for (const { file, fn, title } of CONTRIBUTED) {
@@ -161,12 +133,4 @@ export async function runSuite(options: SuiteOptions, say: (line: string) => voi
     }
   }
   return rows;
-}
-
-function summarise(samples: ReadonlyMap<string, Samples>): Stats {
-  return new Map([...samples].map(([key, s]) => [key, { rps: median(s.rps), cpu: median(s.cpu), cpuUs: median(s.cpuUs) }]));
-}
-
-function round1(value: number): number {
-  return Math.round(value * 10) / 10;
 }
