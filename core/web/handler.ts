@@ -130,7 +130,7 @@ export class RequestHandler extends HandlerIO {
     const watch = this.#ctx.watch;
     if (watch !== undefined) {
       const request = this.request;
-      this.#inFlight = { method: request.method, path: request.path, handler: this.constructor.name, hook: "initialize", reqId: this.requestId };
+      this.#inFlight = { method: request.method, path: request.path, handler: this.constructor.name, hook: "initialize", reqId: this.requestId, slot: -1 };
       watch.enter(this.#inFlight);
     }
     return this.#runFrom(Step.Initialize);

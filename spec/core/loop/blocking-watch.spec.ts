@@ -69,3 +69,25 @@ t.test("with two requests in flight the block is reported when the last leaves, 
   t.match(lines[0] ?? "", /while serving 2 requests: GET \/one \(H\.get\), GET \/two \(H\.get\)/);
   t.end();
 });
+
+t.test("a request left twice, or entered twice, is counted once: the report waits for the last one really in flight", (t) => {
+  const lines: string[] = [];
+  const watch = new BlockingWatch(50, (message) => lines.push(message));
+  const [a, b, c, d] = ["/a", "/b", "/c", "/d"].map(entry) as [InFlight, InFlight, InFlight, InFlight];
+  watch.enter(a);
+  watch.enter(b);
+  watch.enter(c);
+  watch.leave(b);
+  watch.enter(d); // takes the place b left
+  watch.enter(d);
+  watch.leave(b);
+  watch.leave({ method: "GET", path: "/never", handler: "H", hook: "get" });
+  block(120);
+  watch.leave(a);
+  watch.leave(c);
+  t.same(lines, [], "d is still in flight");
+  watch.leave(d);
+  t.equal(lines.length, 1, lines.join("\n"));
+  t.match(lines[0] ?? "", /while serving 4 requests: GET \/b \(H\.get\), GET \/a \(H\.get\), GET \/c \(H\.get\), GET \/d \(H\.get\)/);
+  t.end();
+});
