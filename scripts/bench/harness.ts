@@ -228,7 +228,8 @@ export interface PairSamples {
  * How a pair is loaded in a round. `paired`: both servers at the same time, both on core 0 and
  * each with its own autocannon on core 1, so whatever else the machine does slows both alike (on
  * a shared machine the same build moves ±10–20% between sequential rounds; paired, two identical
- * servers read 1.00× within 1%). `sequential`: one after the other, the order alternating by round.
+ * servers read within a few percent of 1.00×: the suite's A/A control row prints it every run).
+ * `sequential`: one after the other, the order alternating by round.
  */
 export type Method = "paired" | "sequential";
 
