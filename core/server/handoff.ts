@@ -22,6 +22,13 @@ export const CHILD_MESSAGE = "typhoon";
 const HEARTBEAT_MS = 20;
 /** A child not heard from for this long is taken to be stuck in CPU work (ms). */
 const STALL_MS = 3 * HEARTBEAT_MS;
+/**
+ * The same for a child whose last report had nothing to do (no request, no connection, none
+ * handed since): no request can be holding it, and on a busy machine an idle child's heartbeat
+ * timer can run late by more than {@link STALL_MS}, which made it look stuck beside a child that
+ * had just reported before starting CPU work.
+ */
+const IDLE_STALL_MS = 250;
 /** Connections held while no child is ready (during a restart) before new ones are refused. */
 const MAX_WAITING = 1024;
 
@@ -70,7 +77,8 @@ export function noteLoad(child: ChildLoad, message: unknown): boolean {
 }
 
 /**
- * The least busy of `children`: first those heard from recently, then the fewest requests in
+ * The least busy of `children`: first those heard from recently (within {@link STALL_MS}, or
+ * {@link IDLE_STALL_MS} for a child that had nothing to do), then the fewest requests in
  * flight, then the fewest open connections (both counting the connections handed over since
  * the child's last report), then the one heard from last (to 10 ms). Ties go to the first from
  * `start` on, so equal children take turns.
@@ -83,7 +91,8 @@ export function pickLeastBusy<T extends ChildLoad>(children: readonly T[], start
     const unreported = child.sent - child.received;
     const silence = now - child.lastHeard;
     // Silence in 10 ms steps: children heard from about as recently still take turns.
-    const key = [silence > STALL_MS ? 1 : 0, child.inflight + unreported, child.open + unreported, Math.floor(silence / 10)];
+    const idle = child.inflight + child.open + unreported === 0;
+    const key = [silence > (idle ? IDLE_STALL_MS : STALL_MS) ? 1 : 0, child.inflight + unreported, child.open + unreported, Math.floor(silence / 10)];
     if (lessThan(key, bestKey)) {
       best = child;
       bestKey = key;
@@ -203,7 +212,12 @@ export function acceptHandedConnections(server: ServerHandle): Intake {
     if (messageKind(message) !== "conn" || !(handle instanceof Socket)) return;
     received++;
     sockets.add(handle);
-    handle.once("close", () => sockets.delete(handle));
+    handle.once("close", () => {
+      sockets.delete(handle);
+      // Nothing left at all: say so now, so the supervisor does not weigh a closed connection
+      // until the next beat. Only a child with no connection left reports here: under load, never.
+      if (sockets.size === 0 && inflight === 0) report();
+    });
     report();
     http.emit("connection", handle);
   });

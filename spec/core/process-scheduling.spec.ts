@@ -95,4 +95,11 @@ t.test("pickLeastBusy: a child not heard from lately is passed over while anothe
   const f = load(now);
   t.equal(pickLeastBusy([e, f], 0, now), e, "equal children take turns: from 0");
   t.equal(pickLeastBusy([e, f], 1, now), f, "equal children take turns: from 1");
+  // An idle child's heartbeat may run late on a busy machine; a child that reported a request
+  // a moment ago may be stuck in it.
+  const late = load(now - 100);
+  const working = load(now - 5, 0, 1, 1);
+  t.equal(pickLeastBusy([working, late], 0, now), late, "an idle child a few beats late is not taken for stuck");
+  const lateWithWork = load(now - 100, 0, 0, 1);
+  t.equal(pickLeastBusy([lateWithWork, working], 0, now), working, "a child with an open connection that late is");
 });
