@@ -47,6 +47,7 @@ experiment: install ## The seed's experiment: single process vs start(2) vs the 
 	$(NODE_RUN) scripts/experiment.ts
 
 bench: install ## The benchmark suite, peers measured in the same run; writes bench-results/
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y --no-install-recommends wrk) || echo "wrk not installed: the start(2) rows use autocannon"
 	$(NODE_RUN) scripts/bench/run.ts
 
 bench-handlers: install ## Static files, compression and WebSocket echo beside express.static, node:http and ws

@@ -10,7 +10,7 @@ import type { Socket } from "node:net";
 import { relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ErrorCode, TyphoonError } from "../errors.ts";
-import { Handoff, messageKind, noteLoad, type HandoffTarget } from "./handoff.ts";
+import { Handoff, LOAD_FD, LOAD_FD_ENV, LoadFile, messageKind, monotonicMs, noteLoad, type HandoffTarget } from "./handoff.ts";
 import { log } from "../log.ts";
 import type { AutoreloadSpec, BindAddress, Scheduling } from "./options.ts";
 import { forgetWorker, onMetricsMessage, type GatherSource } from "./metrics-gather.ts";
@@ -185,20 +185,27 @@ export class Supervisor {
   }
 
   #fork(task: number, replaces: Child | null = null): Child {
-    const worker = cluster.fork({ [CHILD_ENV.taskId]: String(task), [CHILD_ENV.scheduling]: this.#options.scheduling });
+    // Least-busy: the child records its load in a file of its own, passed as its descriptor LOAD_FD.
+    const loadFile = this.#handoff === null ? null : LoadFile.open();
+    if (this.#handoff !== null) {
+      cluster.setupPrimary({ stdio: ["inherit", "inherit", "inherit", "ipc", ...(loadFile === null ? [] : [loadFile.fd])] });
+    }
+    const worker = cluster.fork({ [CHILD_ENV.taskId]: String(task), [CHILD_ENV.scheduling]: this.#options.scheduling,
+      ...(loadFile === null ? {} : { [LOAD_FD_ENV]: String(LOAD_FD) }) });
     // Sends whose callback has not run. Node queues a handle sent before the previous one was
     // acknowledged, and drops that queue, callbacks and all, when the child dies: failing them
     // at exit lets the handoff give those connections to another child.
     const unsent = new Map<Socket, (error: Error | null) => void>();
     const child: Child = {
       task, worker, replaces, startedAt: performance.now(), ready: false, retired: false,
-      sent: 0, received: 0, open: 0, inflight: 0, lastHeard: performance.now(),
+      sent: 0, received: 0, open: 0, inflight: 0, lastHeard: monotonicMs(),
       send: (message: unknown, socket: Socket, done: (error: Error | null) => void) => {
         unsent.set(socket, done);
         worker.send(message as object, socket, (error: Error | null) => {
           if (unsent.delete(socket)) done(error ?? null);
         });
       },
+      ...(loadFile === null ? {} : { refresh: () => loadFile.read(child) }),
     };
     this.#children.add(child);
     this.#slots[task] = child;
@@ -225,6 +232,7 @@ export class Supervisor {
         done(new Error("the child exited before taking the connection"));
       }
       forgetWorker(worker);
+      loadFile?.close();
       this.#exited(child, code, signal);
     });
     return child;

@@ -5,19 +5,50 @@
  *
  *   node --import tsx scripts/bench/processes.ts     # ROUNDS=3 DURATION=4 WORK=0.03 ONLY=cpu|hello
  *
- * Nothing is pinned: `start(2)` needs both cores, and autocannon pinned to one of them would
- * slow one child only. autocannon is cheap beside a route that spins for milliseconds; on hello
- * world it competes with the children, alike for both schedulings. Variants are measured in
- * interleaved rounds and each figure is the median of its rounds, with the CPU time the server
- * (supervisor and children) spent per request.
+ * Nothing is pinned: `start(2)` needs both cores, so the load generator shares them with the
+ * children. It should take as little of them as it can: wrk (C, `apt-get install wrk`) is used
+ * when it is on the PATH, else autocannon, which here takes 10–15% of a core even at 500 req/s
+ * (measured: enough to hold `start(2)` on the CPU-bound route at 1.6× of `start(1)` where wrk
+ * lets it reach 1.9×). The rows name the generator. The CPU-bound variants are measured in
+ * interleaved rounds; hello world's least-busy and round-robin in paired rounds (both loaded at
+ * once, so both are slowed alike: one after the other, the same server moved ±15% here). Each
+ * figure is the median of its rounds, with the CPU time the server (supervisor and children)
+ * spent per request.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { freePort, load, median, type Row } from "./harness.ts";
 
 const self = fileURLToPath(import.meta.url);
 const root = fileURLToPath(new URL("../../", import.meta.url));
+
+/** wrk when it is installed (it takes far less CPU than autocannon), else autocannon. */
+const generator: "wrk" | "autocannon" = spawnSync("wrk", ["--version"]).error === undefined ? "wrk" : "autocannon";
+
+/** One wrk run: requests per second and in total; any socket error or non-2xx answer fails it. */
+function wrkLoad(port: number, path: string, seconds: number, connections: number): Promise<{ rps: number; total: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
+    child.once("exit", (code) => {
+      const total = /(\d+) requests in ([\d.]+)(m?s)/.exec(out);
+      const failed = /Non-2xx or 3xx responses|Socket errors/.exec(out);
+      if (code !== 0 || total === null || failed !== null) {
+        reject(new Error(`wrk on ${path} failed (exit ${code}): ${out.trim().split("\n").slice(-3).join(" / ")}`));
+        return;
+      }
+      const duration = Number(total[2]) / (total[3] === "ms" ? 1000 : 1);
+      resolve({ rps: Number(total[1]) / duration, total: Number(total[1]) });
+    });
+  });
+}
+
+/** One load of `path` with the generator in use, unpinned (see the top of this file). */
+function loadAll(port: number, path: string, seconds: number, connections: number): Promise<{ rps: number; total: number }> {
+  return generator === "wrk" ? wrkLoad(port, path, seconds, connections) : load(port, path, seconds, connections, false);
+}
 
 /** A server variant: how many processes, which scheduling. */
 interface Variant {
@@ -97,14 +128,14 @@ interface Figures {
 /** Loads `path` on each variant in interleaved rounds; resolves to the median figures of each. */
 async function rounds(servers: Map<string, { port: number; pid: number }>, keys: readonly string[], path: string,
   options: { seconds: number; rounds: number; connections: number }): Promise<Map<string, Figures>> {
-  for (const key of keys) await load(servers.get(key)!.port, path, 1, options.connections, false); // warm-up
+  for (const key of keys) await loadAll(servers.get(key)!.port, path, 1, options.connections); // warm-up
   const samples = new Map<string, { rps: number[]; cpuUs: number[] }>(keys.map((k) => [k, { rps: [], cpuUs: [] }]));
   for (let round = 0; round < options.rounds; round++) {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[(i + round) % keys.length]!;
       const { port, pid } = servers.get(key)!;
       const before = treeCpuSeconds(pid);
-      const { rps, total } = await load(port, path, options.seconds, options.connections, false);
+      const { rps, total } = await loadAll(port, path, options.seconds, options.connections);
       const s = samples.get(key)!;
       s.rps.push(rps);
       s.cpuUs.push(((treeCpuSeconds(pid) - before) / total) * 1e6);
@@ -113,9 +144,32 @@ async function rounds(servers: Map<string, { port: number; pid: number }>, keys:
   return new Map([...samples].map(([key, s]) => [key, { rps: median(s.rps), cpuUs: median(s.cpuUs) }]));
 }
 
-function row(name: string, typhoon: Figures, peer: Figures, peerName: string, target?: number): Row {
+/**
+ * Loads `path` on two variants at the same time in each round (both slowed alike by whatever
+ * else the machine does); resolves to each one's median figures and the median of the rounds'
+ * req/s ratios (`a` ÷ `b`).
+ */
+async function pairedRounds(a: { port: number; pid: number }, b: { port: number; pid: number }, path: string,
+  options: { seconds: number; rounds: number; connections: number }): Promise<{ a: Figures; b: Figures; ratio: number }> {
+  await Promise.all([a, b].map((s) => loadAll(s.port, path, 1, options.connections))); // warm-up
+  const samples = [a, b].map(() => ({ rps: [] as number[], cpuUs: [] as number[] }));
+  const ratios: number[] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    const before = [a, b].map((s) => treeCpuSeconds(s.pid));
+    const loads = await Promise.all([a, b].map((s) => loadAll(s.port, path, options.seconds, options.connections)));
+    [a, b].forEach((s, i) => {
+      samples[i]!.rps.push(loads[i]!.rps);
+      samples[i]!.cpuUs.push(((treeCpuSeconds(s.pid) - before[i]!) / loads[i]!.total) * 1e6);
+    });
+    ratios.push(loads[0]!.rps / loads[1]!.rps);
+  }
+  const [fa, fb] = samples.map((s) => ({ rps: median(s.rps), cpuUs: median(s.cpuUs) }));
+  return { a: fa!, b: fb!, ratio: median(ratios) };
+}
+
+function row(name: string, typhoon: Figures, peer: Figures, peerName: string, target?: number, ratio = typhoon.rps / peer.rps): Row {
   const cpu = Number.isNaN(typhoon.cpuUs) ? {} : { typhoonCpuUs: Math.round(typhoon.cpuUs), peerCpuUs: Math.round(peer.cpuUs) };
-  return { name, unit: "req/s", typhoon: Math.round(typhoon.rps), peer: Math.round(peer.rps), peerName, ratio: typhoon.rps / peer.rps,
+  return { name: `${name} (${generator})`, unit: "req/s", typhoon: Math.round(typhoon.rps), peer: Math.round(peer.rps), peerName, ratio,
     higherIsBetter: true, ...cpu, ...(target === undefined ? {} : { target }) };
 }
 
@@ -147,8 +201,10 @@ export async function runProcessesBench({
       );
     }
     if (only === undefined || only === "hello") {
-      const hello = await rounds(ports, ["start(2) least-busy", "start(2) round-robin"], "/", { seconds, rounds: roundCount, connections: 64 });
-      rows.push(row("hello world, start(2) least-busy", hello.get("start(2) least-busy")!, hello.get("start(2) round-robin")!, "typhoon start(2) round-robin"));
+      // Paired: what the handoff costs per request shows only when both are slowed alike.
+      const hello = await pairedRounds(ports.get("start(2) least-busy")!, ports.get("start(2) round-robin")!, "/",
+        { seconds, rounds: roundCount, connections: 64 });
+      rows.push(row("hello world, start(2) least-busy, paired", hello.a, hello.b, "typhoon start(2) round-robin", 0.97, hello.ratio));
     }
     return rows;
   } finally {

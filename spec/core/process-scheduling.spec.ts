@@ -4,7 +4,8 @@
  * the shared socket also serve from every child; and the pick itself, case by case.
  */
 import t, { type Test } from "tap";
-import { pickLeastBusy, type ChildLoad } from "../../core/server/handoff.ts";
+import { readdirSync, writeSync } from "node:fs";
+import { LoadFile, loadFileWriter, monotonicMs, pickLeastBusy, type ChildLoad } from "../../core/server/handoff.ts";
 import { freePort, get, startFixture, type Fixture } from "../fixtures/cluster-harness.ts";
 
 async function started(t: Test, script: string, env: Record<string, string>): Promise<{ fx: Fixture; port: number }> {
@@ -102,4 +103,34 @@ t.test("pickLeastBusy: a child not heard from lately is passed over while anothe
   t.equal(pickLeastBusy([working, late], 0, now), late, "an idle child a few beats late is not taken for stuck");
   const lateWithWork = load(now - 100, 0, 0, 1);
   t.equal(pickLeastBusy([lateWithWork, working], 0, now), working, "a child with an open connection that late is");
+});
+
+t.test("load file: the supervisor reads a child's last record when it picks; a torn record is not taken; nothing is left on disk", async (t) => {
+  const file = new LoadFile();
+  t.teardown(() => file.close());
+  t.notOk(readdirSync(process.platform === "linux" ? "/dev/shm" : "/tmp").some((name) => name.startsWith(`typhoon-load-${process.pid}-`)),
+    "the file is removed from its directory as soon as it is open");
+  const child: ChildLoad = { lastHeard: 5, sent: 0, received: 0, inflight: 0, open: 0 };
+  file.read(child);
+  t.same(child, { lastHeard: 5, sent: 0, received: 0, inflight: 0, open: 0 }, "no record yet: nothing changes");
+  const report = loadFileWriter(file.fd);
+  const before = monotonicMs();
+  report(1, 3, 7);
+  report(2, 4, 9);
+  file.read(child);
+  t.match(child, { inflight: 2, open: 4, received: 9 }, "the last record wins");
+  t.ok(child.lastHeard >= before && child.lastHeard <= monotonicMs(), "heard from when the child wrote, on the shared monotonic clock");
+  // A record caught half rewritten: its two sequence numbers differ.
+  writeSync(file.fd, Buffer.from([0xff, 0xff, 0xff, 0x7f]), 0, 4, 24);
+  const stale = { ...child };
+  writeSync(file.fd, Buffer.from([9, 0, 0, 0]), 0, 4, 4);
+  file.read(child);
+  t.same(child, stale, "a torn record is not taken");
+  report(0, 0, 9);
+  file.read(child);
+  t.match(child, { inflight: 0, open: 0, received: 9 }, "the next whole record is");
+  report(5, 5, 5);
+  file.close();
+  file.read(child);
+  t.equal(child.inflight, 0, "a closed file is not read");
 });
