@@ -10,14 +10,21 @@ type OneShotHash = (algorithm: string, data: string | Buffer, encoding: "hex") =
 // crypto.hash (Node ≥ 20.12) hashes a body in one call, without a Hash object.
 const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
 
-/** Bodies up to this size are hashed in JS; SHA-1 costs more than the whole request below it. */
+/** Past this size the ETag is the body's whole SHA-1, as Tornado's. */
 const SMALL_BODY = 4096;
+/**
+ * Up to this size a body is hashed in JS; past it one SHA-1 call is cheaper (measured on flat
+ * strings: 2.5 µs in JS against 0.8 µs at 422 characters, 16.6 against 3.5 µs at 4 KiB; below
+ * about 256 the JS loop wins, by half a µs on a short body).
+ */
+const JS_HASH_MAX = 256;
 
 /**
  * The default ETag: a quoted hash of the body and its length. An ETag only has to change when
  * the body does, so small bodies (the common case) take a 64-bit multiplicative hash computed in
  * JS — measured at a twentieth of a SHA-1 call for a short body, which was the largest single cost
- * of a hello-world request. Larger bodies take SHA-1, as Tornado does.
+ * of a hello-world request — and mid-sized ones the first 64 bits of their SHA-1, in the same
+ * `"<length>-<16 hex digits>"` form. Bodies past 4 KiB take the whole SHA-1, as Tornado does.
  */
 export function etagOf(body: Body): string {
   const length = body.length;
@@ -25,6 +32,7 @@ export function etagOf(body: Body): string {
     const hex = oneShot !== undefined ? oneShot("sha1", body, "hex") : createHash("sha1").update(body).digest("hex");
     return `"${hex}"`;
   }
+  if (length > JS_HASH_MAX && oneShot !== undefined) return `"${length}-${oneShot("sha1", body, "hex").slice(0, 16)}"`;
   // Two 32-bit lanes with different odd multipliers, then a murmur-style finaliser on each.
   let a = 0x9e3779b9 ^ length;
   let b = 0x85ebca6b ^ length;
