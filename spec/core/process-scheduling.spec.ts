@@ -105,6 +105,17 @@ t.test("pickLeastBusy: a child not heard from lately is passed over while anothe
   t.equal(pickLeastBusy([lateWithWork, working], 0, now), working, "a child with an open connection that late is");
 });
 
+t.test("pickLeastBusy: an idle child beats slowly; a connection handed to it makes it stuck only if not recorded within 60 ms", async (t) => {
+  const now = 1_000;
+  const working: ChildLoad = { lastHeard: now - 5, sent: 10, received: 10, inflight: 1, open: 5 };
+  const quiet: ChildLoad = { lastHeard: now - 90, sent: 11, received: 10, inflight: 0, open: 0, handedAt: now - 10 };
+  t.equal(pickLeastBusy([working, quiet], 0, now), quiet, "handed a connection 10 ms ago, between two quiet beats: not stuck");
+  const unanswered: ChildLoad = { ...quiet, handedAt: now - 80 };
+  t.equal(pickLeastBusy([unanswered, working], 0, now), working, "handed one 80 ms ago and silent since: stuck");
+  const silent: ChildLoad = { lastHeard: now - 300, sent: 10, received: 10, inflight: 0, open: 0 };
+  t.equal(pickLeastBusy([silent, working], 0, now), working, "an idle child silent past 250 ms: stuck");
+});
+
 t.test("load file: the supervisor reads a child's last record when it picks; a torn record is not taken; nothing is left on disk", async (t) => {
   const file = new LoadFile();
   t.teardown(() => file.close());
