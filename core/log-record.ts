@@ -31,9 +31,8 @@ export const RECORD_HEADS: Readonly<Record<LogLevel, string>> = {
 let lastEpochMs = 0;
 let lastEpochMsText = "0";
 
-/** `Date.now()` as text. */
-export function epochMsText(): string {
-  const now = Date.now();
+/** A time in epoch ms (default now) as text. */
+export function epochMsText(now = Date.now()): string {
   if (now !== lastEpochMs) {
     lastEpochMs = now;
     lastEpochMsText = String(now);

@@ -163,6 +163,34 @@ t.test("the access record rendered for typhoon's JSON logger equals the one its 
   t.match(text.text(), /INFO  404 GET \/a"b\\c\/\u2028 \(::1\) 0\.42ms reqId=client"id\\1 /);
 });
 
+t.test("access records rendered with their batch keep their order, their time, and leave at exit", async (t) => {
+  const { writeAccessLog } = await import("../../core/web/access-log.ts");
+  const facts = { reqId: "r", method: "GET", path: "/", route: "/", status: 200, ms: 1, bytes: 2, remoteIp: "::1", taskId: null };
+  const writes: string[] = [];
+  const logger = createLogger({ format: "json", destination: { write: (text: string) => writes.push(text) }, flushMs: 60_000 });
+  const before = Date.now();
+  writeAccessLog(logger, { ...facts, reqId: "first" });
+  const after = Date.now();
+  logger.info("between");
+  writeAccessLog(logger, { ...facts, reqId: "last" });
+  // 256 records waiting are rendered and written without waiting for flushMs.
+  for (let i = 0; i < 300; i++) writeAccessLog(logger, { ...facts, reqId: `many-${i}` });
+  const lines = writes.join("").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(lines.slice(0, 3).map((l) => l["reqId"] ?? l["msg"]), ["first", "between", "last"], "an immediate record waits for the deferred one before it");
+  t.equal(lines.length, 3 + 255, "written at 256 waiting, not at flushMs");
+  t.ok((lines[0]!["time"] as number) >= before && (lines[0]!["time"] as number) <= after, "time is when the record was logged");
+  // A process that exits with access records waiting writes them.
+  const { spawnSync } = await import("node:child_process");
+  const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e",
+    `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+     const { writeAccessLog } = await import(${JSON.stringify(new URL("../../core/web/access-log.ts", import.meta.url).href)});
+     const logger = createLogger({ format: "json", destination: process.stdout, flushMs: 60_000 });
+     writeAccessLog(logger, ${JSON.stringify({ ...facts, reqId: "at-exit" })}); process.exit(4);`,
+  ], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  t.equal(child.status, 4);
+  t.match(child.stdout, /"reqId":"at-exit"/);
+});
+
 t.test("JSON lines are written together after flushMs, at once past 16 KiB, and what is pending at exit", async (t) => {
   const writes: string[] = [];
   const logger = createLogger({ format: "json", destination: { write: (text: string) => writes.push(text) }, flushMs: 30 });
