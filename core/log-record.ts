@@ -31,8 +31,9 @@ export const RECORD_HEADS: Readonly<Record<LogLevel, string>> = {
 let lastEpochMs = 0;
 let lastEpochMsText = "0";
 
-/** A time in epoch ms (default now) as text. */
-export function epochMsText(now = Date.now()): string {
+/** `Date.now()` as text. */
+export function epochMsText(): string {
+  const now = Date.now();
   if (now !== lastEpochMs) {
     lastEpochMs = now;
     lastEpochMsText = String(now);

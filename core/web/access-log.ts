@@ -67,9 +67,10 @@ export interface AccessFacts {
  * Writes the access record of one finished request: `info`, with the facts as fields and
  * Tornado's access line as the message (`200 GET /path (127.0.0.1) 0.42ms`). typhoon's own JSON
  * logger takes the facts and renders them with its batch (each string escaped once, no object
- * walked, the route's escaping kept); any other logger gets the facts and the message.
+ * walked, the route's escaping kept); any other logger gets the facts and the message. `at`: when
+ * the request finished, as `performance.now()` read it (default: now).
  */
-export function writeAccessLog(logger: Logger, facts: AccessFacts): void {
+export function writeAccessLog(logger: Logger, facts: AccessFacts, at?: number): void {
   const json = jsonRecordWriter(logger, "info");
   if (json === null) {
     // A logger that would drop the record is not handed one (nor its message built).
@@ -77,7 +78,7 @@ export function writeAccessLog(logger: Logger, facts: AccessFacts): void {
     logger.info(facts, `${facts.status} ${facts.method} ${facts.path} (${facts.remoteIp}) ${formatMs(facts.ms)}ms`);
     return;
   }
-  json.writeRecord("info", facts, accessMembers);
+  json.writeRecord("info", facts, accessMembers, at);
 }
 
 /** The access record's fields and message as JSON members. */

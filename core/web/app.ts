@@ -312,8 +312,10 @@ export class Application implements ApplicationView {
     const metrics = this.#metrics;
     const custom = this.settings.logFunction;
     const accessLog = custom === undefined && this.settings.accessLog !== false;
-    // The clock is read only when a metric or the access record needs the duration.
-    const ms = metrics !== null || accessLog ? r.requestTime() : 0;
+    // The clock is read only when a metric or the access record needs the duration, and once:
+    // the access record's time is the same reading.
+    const now = metrics !== null || accessLog ? performance.now() : 0;
+    const ms = now - r.startTime;
     if (metrics !== null) {
       metrics.inFlight--;
       metrics.observe(r.method, route, handler.getStatus(), ms / 1000);
@@ -323,7 +325,7 @@ export class Application implements ApplicationView {
     writeAccessLog(this.#logger, {
       reqId: handler.requestId, method: r.method, path: r.path, route, status: handler.getStatus(),
       ms: roundMs(ms), bytes, remoteIp: r.remoteIp, taskId: TASK_ID,
-    });
+    }, now);
   };
 
   // A detached request (a WebSocket, a mounted node app) is no longer in flight here.

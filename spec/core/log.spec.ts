@@ -179,7 +179,20 @@ t.test("access records rendered with their batch keep their order, their time, a
   t.same(lines.slice(0, 3).map((l) => l["reqId"] ?? l["msg"]), ["first", "between", "last"], "an immediate record waits for the deferred one before it");
   t.ok(lines.length >= 200, "written before flushMs");
   t.same(lines.slice(3).map((l) => l["reqId"]), Array.from({ length: lines.length - 3 }, (_, i) => `many-${i}`), "in order");
-  t.ok((lines[0]!["time"] as number) >= before && (lines[0]!["time"] as number) <= after, "time is when the record was logged");
+  // Worked out from the monotonic clock and one Date.now() per batch: within Date.now()'s 1 ms step.
+  const time = lines[0]!["time"] as number;
+  t.ok(Number.isInteger(time) && time >= before - 1 && time <= after + 1, `time ${time} is when the record was logged (${before}–${after}), not when it was written`);
+  // Rendered 60 ms later, the record still has the time it was logged at.
+  const late: string[] = [];
+  const lateLogger = createLogger({ format: "json", destination: { write: (text: string) => late.push(text) }, flushMs: 150 });
+  const loggedAt = Date.now();
+  writeAccessLog(lateLogger, facts);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  lateLogger.info("now");
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const [queued, now] = late.join("").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { time: number });
+  t.ok(Math.abs(queued!.time - loggedAt) <= 2, `logged at ${loggedAt}, record says ${queued!.time}`);
+  t.ok(now!.time - queued!.time >= 55, "the record written at once says when it was");
   // A process that exits with access records waiting writes them.
   const { spawnSync } = await import("node:child_process");
   const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e",
