@@ -86,7 +86,12 @@ export class RequestHandler extends HandlerIO {
   readonly #out: Response;
   #detached = false;
   readonly #blockingThreshold: number | undefined;
+  // With blockingThreshold: the watchdog's entry once the request has gone asynchronous (a request
+  // served in one synchronous run never needs it), the last hook entered, and the last clock
+  // reading of the synchronous run under way (NaN outside one), where the next hook's time starts.
   #inFlight: InFlight | null = null;
+  #hook = "initialize";
+  #clock = Number.NaN;
   #schema: CompiledSchema | undefined;
   #valid: ValidInput | undefined;
   #requestId: string | undefined;
@@ -127,12 +132,8 @@ export class RequestHandler extends HandlerIO {
     if (this.onConnectionClose !== RequestHandler.prototype.onConnectionClose) res.once("close", () => this.#connectionClosed());
     const timeout = this.#ctx.server.requestTimeout;
     if (timeout > 0) this.#deadline = setTimeout(() => this.#timedOut(timeout), timeout);
-    const watch = this.#ctx.watch;
-    if (watch !== undefined) {
-      const request = this.request;
-      this.#inFlight = { method: request.method, path: request.path, handler: this.constructor.name, hook: "initialize", reqId: this.requestId, slot: -1 };
-      watch.enter(this.#inFlight);
-    }
+    // The first hook's time starts when the request arrived: one clock reading fewer.
+    if (this.#ctx.watch !== undefined) this.#clock = this.request.startTime;
     return this.#runFrom(Step.Initialize);
   }
 
@@ -180,7 +181,10 @@ export class RequestHandler extends HandlerIO {
   #runFrom(step: Step): void | Promise<void> {
     try {
       for (let outcome = this.#step(step); outcome !== STOP; outcome = this.#step(++step)) {
-        if (isThenable(outcome)) return this.#resumeAfter(outcome, step + 1);
+        if (isThenable(outcome)) {
+          this.#watch();
+          return this.#resumeAfter(outcome, step + 1);
+        }
       }
     } catch (err) {
       this.#fail(err);
@@ -211,9 +215,41 @@ export class RequestHandler extends HandlerIO {
     }
   }
 
-  /** The request is done with the lifecycle: the blocking watchdog stops watching it. */
+  /**
+   * The request goes asynchronous: the blocking watchdog watches it from now on (a block after
+   * an `await` is not inside any timed hook), and hook times no longer chain.
+   */
+  #watch(): void {
+    const watch = this.#ctx.watch;
+    if (watch === undefined) return;
+    this.#clock = Number.NaN;
+    if (this.#inFlight !== null) return;
+    const request = this.request;
+    this.#inFlight = { method: request.method, path: request.path, handler: this.constructor.name, hook: this.#hook, reqId: this.requestId, slot: -1 };
+    watch.enter(this.#inFlight);
+  }
+
+  /**
+   * The request is done with the lifecycle: the blocking watchdog stops watching it. A request
+   * served in one synchronous run was never watched; what ran after its last hook (`finish()`:
+   * the ETag, the write) is timed here instead.
+   */
   #leave(): void {
-    if (this.#inFlight !== null) this.#ctx.watch!.leave(this.#inFlight);
+    if (this.#inFlight !== null) {
+      this.#ctx.watch!.leave(this.#inFlight);
+      return;
+    }
+    const since = this.#clock;
+    if (since !== since) return; // NaN: no blockingThreshold, or no synchronous run under way
+    this.#clock = Number.NaN;
+    const now = performance.now();
+    if (now - since > this.#blockingThreshold!) this.#reportBlocking(this.#hook, now - since, now);
+  }
+
+  #reportBlocking(hook: string, ms: number, end: number): void {
+    reportBlocking({ method: this.request.method, path: this.request.path, handler: this.constructor.name, hook, ms },
+      (message) => this.log.warn(message));
+    this.#ctx.watch?.noteReported(end);
   }
 
   /**
@@ -515,17 +551,18 @@ export class RequestHandler extends HandlerIO {
     if (fn === undefined) return undefined;
     const threshold = this.#blockingThreshold;
     if (threshold === undefined) return (fn as Callable).apply(this, args as unknown[]);
+    this.#hook = hook;
     if (this.#inFlight !== null) this.#inFlight.hook = hook;
-    const start = performance.now();
+    // Within a synchronous run a hook's time starts at the run's last reading (the request's
+    // arrival, or the end of the hook before); otherwise the clock is read now.
+    const chained = this.#clock;
+    const start = chained === chained ? chained : performance.now();
     try {
       return (fn as Callable).apply(this, args as unknown[]);
     } finally {
-      const ms = performance.now() - start;
-      if (ms > threshold) {
-        reportBlocking({ method: this.request.method, path: this.request.path, handler: this.constructor.name, hook, ms },
-          (message) => this.log.warn(message));
-        this.#ctx.watch?.noteReported();
-      }
+      const end = performance.now();
+      if (chained === chained) this.#clock = end;
+      if (end - start > threshold) this.#reportBlocking(hook, end - start, end);
     }
   }
 

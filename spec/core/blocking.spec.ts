@@ -183,6 +183,30 @@ t.test("the warning names the lifecycle hook that blocked; awaiting is not block
   t.match(warnings[0] ?? "", /^GET \/prepare blocked the event loop for \d+ ms in SlowPrepareHandler\.prepare$/);
 });
 
+t.test("a block after the last hook of a synchronous request (its ETag) is reported once, naming the request", async (t) => {
+  class SlowEtagHandler extends RequestHandler {
+    get(): void {
+      this.write("tagged slowly");
+    }
+    override computeEtag(body: Parameters<RequestHandler["computeEtag"]>[0]): string | null {
+      block(600);
+      return super.computeEtag(body);
+    }
+  }
+  const lines = captureLog(t);
+  const app = new Application([["/etag", SlowEtagHandler], ["/", FastHandler]], { blockingThreshold: 300 });
+  await withServer(app, async (base) => {
+    t.equal(await (await fetch(`${base}/etag`)).text(), "tagged slowly");
+    t.equal((await fetch(`${base}/`)).status, 200);
+    await after(150); // the watchdog's tick, had it been armed, has come and gone
+  });
+  const warnings = lines.map((line) => line.message).filter((message) => message.includes("blocked the event loop"));
+  t.equal(warnings.length, 1, warnings.join("\n"));
+  const match = /^GET \/etag blocked the event loop for (\d+) ms in SlowEtagHandler\.get$/.exec(warnings[0] ?? "");
+  t.ok(match, warnings[0] ?? "no warning");
+  t.ok(Number(match?.[1]) >= 600, `reported ${match?.[1]} ms for a 600 ms block`);
+});
+
 t.test("without blockingThreshold nothing is logged for a blocking handler", async (t) => {
   const lines = captureLog(t);
   await withServer(new Application(rules()), async (base) => {
