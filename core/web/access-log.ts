@@ -84,7 +84,7 @@ export function writeAccessLog(logger: Logger, facts: AccessFacts, at?: number):
 /** The access record's fields and message as JSON members. */
 function accessMembers(facts: AccessFacts): string {
   const { status, bytes } = facts;
-  // node's parser passes only methods it knows (capital letters): nothing to escape.
+  // A method is an HTTP token (node's parser and inject() both insist): nothing to escape.
   const method = facts.method;
   const remoteIp = jsonInner(facts.remoteIp);
   const reqId = jsonInner(facts.reqId);

@@ -153,3 +153,21 @@ t.test("with no logger setting, records go to the process-wide logger (setLogger
   const res = await app.inject({ url: "/" });
   t.match(captured.records, [{ level: "info", reqId: res.headers["x-request-id"], status: 200, route: "/" }]);
 });
+
+t.test("an access record is one valid JSON line whatever the method and path", async (t) => {
+  const { createLogger } = await import("../../core/log.ts");
+  let text = "";
+  const logger = createLogger({ format: "json", destination: { write: (chunk: string) => { text += chunk; } }, flushMs: 1 });
+  const app = new Application([["/(.*)", Hello]], { logger });
+  const method = "M-SEARCH"; // node's parser passes only the methods it knows
+  const path = '/a"b\\c';
+  const res = await app.inject({ method, url: path });
+  t.equal(res.status, 405);
+  // A method that is not an HTTP token never reaches the app, nor the log.
+  await t.rejects(app.inject({ method: 'GE"T', url: "/" }), /HTTP token/);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  const lines = text.split("\n").filter((line) => line !== "");
+  t.equal(lines.length, 1, text);
+  const record = JSON.parse(lines[0]!) as Record<string, unknown>;
+  t.match(record, { method, path, status: 405, msg: `405 ${method} ${path} (127.0.0.1) ` });
+});
