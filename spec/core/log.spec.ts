@@ -243,3 +243,41 @@ t.test("JSON lines are written together after flushMs, at once past 16 KiB, and 
   const out = child.stdout;
   t.match(out, /"msg":"last words"/);
 });
+
+t.test("stderr redirected to a file is written straight to its descriptor, a pipe through the stream: the same lines either way", async (t) => {
+  const { spawnSync } = await import("node:child_process");
+  const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  // The default logger (stderr, JSON); stream writes are counted: the logger's batches must not
+  // go through the stream when stderr is a file. Past 16 KiB a batch is written at once; the
+  // last lines wait for exit; console.error writes through the stream in between.
+  const script = `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+    let streamWrites = 0; const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (...args) => { streamWrites++; return write(...args); };
+    const logger = createLogger({ format: "json", flushMs: 60_000 });
+    for (let i = 0; i < 300; i++) logger.info({ i, word: "héllo ✓ 𝄞" }, "line " + i);
+    console.error("from console.error");
+    logger.info("at exit");
+    process.on("exit", () => { write("stream writes " + streamWrites + "\\n"); });
+    process.exit(5);`;
+  const dir = mkdtempSync(join(tmpdir(), "typhoon-log-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fd = openSync(join(dir, "stderr.log"), "w");
+  const toFile = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "ignore", fd] });
+  closeSync(fd);
+  const toPipe = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+  t.equal(toFile.status, 5);
+  t.equal(toPipe.status, 5);
+  const outputs = { file: readFileSync(join(dir, "stderr.log"), "utf8"), pipe: toPipe.stderr };
+  for (const [to, output] of Object.entries(outputs)) {
+    const lines = output.split("\n").filter((l) => l !== "");
+    const records = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { msg: string; word?: string });
+    t.same(records.map((r) => r.msg), [...Array.from({ length: 300 }, (_, i) => `line ${i}`), "at exit"], `${to}: every record once, in order`);
+    t.equal(records[299]!.word, "héllo ✓ 𝄞", `${to}: text of any script kept`);
+    t.ok(lines.includes("from console.error"), `${to}: the stream's own line is there`);
+    const counted = Number(/^stream writes (\d+)$/m.exec(output)?.[1]);
+    if (to === "file") t.equal(counted, 1, "file: only console.error went through the stream");
+    else t.ok(counted >= 3, `pipe: the batches went through the stream (${counted} writes)`);
+  }
+});
