@@ -244,11 +244,16 @@ export class Response {
     } else {
       if (encoding !== null) body = compressAs(encoding, headers, body);
       const declared = headers["content-length"];
-      if (declared === undefined) headers["content-length"] = String(bodyLength(body));
-      else if (method !== "HEAD") body = this.#checkDeclaredLength(declared, body);
+      if (declared === undefined) {
+        const length = bodyLength(body);
+        headers["content-length"] = String(length);
+        if (method !== "HEAD") this.#bytes = length;
+      } else if (method !== "HEAD") {
+        body = this.#checkDeclaredLength(declared, body);
+        this.#bytes = bodyLength(body);
+      }
     }
     this.#finalHeaders(cookies);
-    if (body !== null && method !== "HEAD") this.#bytes = bodyLength(body);
     writeWhole(res, this.#status, this.#reason, headers, body);
   }
 
