@@ -249,17 +249,20 @@ t.test("stderr redirected to a file is written straight to its descriptor, a pip
   const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
-  // The default logger (stderr, JSON); stream writes are counted: the logger's batches must not
-  // go through the stream when stderr is a file. Past 16 KiB a batch is written at once; the
+  // The default logger (stderr, JSON); stream writes are counted (on the stream's prototype: a
+  // write() of its own is an app's, which gets the lines): the logger's batches must not go
+  // through the stream when stderr is a file. Past 16 KiB a batch is written at once; the
   // last lines wait for exit; console.error writes through the stream in between.
   const script = `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
-    let streamWrites = 0; const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = (...args) => { streamWrites++; return write(...args); };
+    let owner = Object.getPrototypeOf(process.stderr);
+    while (!Object.hasOwn(owner, "write")) owner = Object.getPrototypeOf(owner);
+    let streamWrites = 0; const write = owner.write;
+    owner.write = function (...args) { if (this === process.stderr) streamWrites++; return write.apply(this, args); };
     const logger = createLogger({ format: "json", flushMs: 60_000 });
     for (let i = 0; i < 300; i++) logger.info({ i, word: "héllo ✓ 𝄞" }, "line " + i);
     console.error("from console.error");
     logger.info("at exit");
-    process.on("exit", () => { write("stream writes " + streamWrites + "\\n"); });
+    process.on("exit", () => { write.call(process.stderr, "stream writes " + streamWrites + "\\n"); });
     process.exit(5);`;
   const dir = mkdtempSync(join(tmpdir(), "typhoon-log-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -280,4 +283,30 @@ t.test("stderr redirected to a file is written straight to its descriptor, a pip
     if (to === "file") t.equal(counted, 1, "file: only console.error went through the stream");
     else t.ok(counted >= 3, `pipe: the batches went through the stream (${counted} writes)`);
   }
+});
+
+t.test("an app that replaced stderr's write() gets the logger's lines, even with stderr a file", async (t) => {
+  const { spawnSync } = await import("node:child_process");
+  const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const script = `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+    const captured = []; const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (text) => { captured.push(String(text)); return true; };
+    const logger = createLogger({ format: "json", flushMs: 60_000 });
+    for (let i = 0; i < 3; i++) logger.info("line " + i);
+    process.on("exit", () => { write("captured " + JSON.stringify(captured.join("")) + "\\n"); });
+    process.exit(0);`;
+  const dir = mkdtempSync(join(tmpdir(), "typhoon-log-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fd = openSync(join(dir, "stderr.log"), "w");
+  const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "ignore", fd] });
+  closeSync(fd);
+  t.equal(child.status, 0);
+  const output = readFileSync(join(dir, "stderr.log"), "utf8");
+  const captured = /^captured (.*)$/m.exec(output)?.[1];
+  t.ok(captured !== undefined, "the child reported what it captured");
+  const lines = (JSON.parse(captured ?? '""') as string).split("\n").filter((l) => l !== "").map((l) => (JSON.parse(l) as { msg: string }).msg);
+  t.same(lines, ["line 0", "line 1", "line 2"], "every line went through the replaced write()");
+  t.notMatch(output, /"msg":"line 0"/, "none went to the file behind it");
 });
