@@ -3,8 +3,12 @@
  * lines, levels and the environment switches, child bindings, errors serialized, and setLogger
  * with a logger, a `(level, message)` sink, or nothing (the default again).
  */
-import t from "tap";
+import t, { type Test } from "tap";
 import pino from "pino";
+import { spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { createLogger, log, setLogger, type Logger, type LogDestination } from "../../core/log.ts";
 
@@ -17,6 +21,23 @@ function memory(): LogDestination & { text(): string; lines(): Record<string, un
     lines: () => text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
+
+/** Runs `script` (an ES module) in a child process under tsx: its exit status and its stderr, sent to a file or a pipe. */
+function runWithStderr(t: Test, script: string, to: "file" | "pipe"): { status: number | null; stderr: string } {
+  const args = ["--import", "tsx", "--input-type=module", "-e", script];
+  if (to === "pipe") {
+    const child = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+    return { status: child.status, stderr: child.stderr };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "typhoon-log-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fd = openSync(join(dir, "stderr.log"), "w");
+  const child = spawnSync(process.execPath, args, { stdio: ["ignore", "ignore", fd] });
+  closeSync(fd);
+  return { status: child.status, stderr: readFileSync(join(dir, "stderr.log"), "utf8") };
+}
+
+const LOG_MODULE = JSON.stringify(new URL("../../core/log.ts", import.meta.url).href);
 
 // Longer than the JSON format's default flush delay (10 ms).
 const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 40));
@@ -194,9 +215,8 @@ t.test("access records rendered with their batch keep their order, their time, a
   t.ok(Math.abs(queued!.time - loggedAt) <= 2, `logged at ${loggedAt}, record says ${queued!.time}`);
   t.ok(now!.time - queued!.time >= 55, "the record written at once says when it was");
   // A process that exits with access records waiting writes them.
-  const { spawnSync } = await import("node:child_process");
   const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e",
-    `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+    `const { createLogger } = await import(${LOG_MODULE});
      const { writeAccessLog } = await import(${JSON.stringify(new URL("../../core/web/access-log.ts", import.meta.url).href)});
      const logger = createLogger({ format: "json", destination: process.stdout, flushMs: 60_000 });
      writeAccessLog(logger, ${JSON.stringify({ ...facts, reqId: "at-exit" })}); process.exit(4);`,
@@ -234,9 +254,8 @@ t.test("JSON lines are written together after flushMs, at once past 16 KiB, and 
   t.equal(text.length, 1);
   t.throws(() => createLogger({ flushMs: -1 }), RangeError);
   // A process that exits with a line pending still writes it.
-  const { spawnSync } = await import("node:child_process");
   const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e",
-    `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+    `const { createLogger } = await import(${LOG_MODULE});
      createLogger({ format: "json", destination: process.stdout, flushMs: 60_000 }).info("last words"); process.exit(3);`,
   ], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   t.equal(child.status, 3);
@@ -245,15 +264,11 @@ t.test("JSON lines are written together after flushMs, at once past 16 KiB, and 
 });
 
 t.test("stderr redirected to a file is written straight to its descriptor, a pipe through the stream: the same lines either way", async (t) => {
-  const { spawnSync } = await import("node:child_process");
-  const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
   // The default logger (stderr, JSON); stream writes are counted (on the stream's prototype: a
   // write() of its own is an app's, which gets the lines): the logger's batches must not go
   // through the stream when stderr is a file. Past 16 KiB a batch is written at once; the
   // last lines wait for exit; console.error writes through the stream in between.
-  const script = `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+  const script = `const { createLogger } = await import(${LOG_MODULE});
     let owner = Object.getPrototypeOf(process.stderr);
     while (!Object.hasOwn(owner, "write")) owner = Object.getPrototypeOf(owner);
     let streamWrites = 0; const write = owner.write;
@@ -264,49 +279,33 @@ t.test("stderr redirected to a file is written straight to its descriptor, a pip
     logger.info("at exit");
     process.on("exit", () => { write.call(process.stderr, "stream writes " + streamWrites + "\\n"); });
     process.exit(5);`;
-  const dir = mkdtempSync(join(tmpdir(), "typhoon-log-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const fd = openSync(join(dir, "stderr.log"), "w");
-  const toFile = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "ignore", fd] });
-  closeSync(fd);
-  const toPipe = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
-  t.equal(toFile.status, 5);
-  t.equal(toPipe.status, 5);
-  const outputs = { file: readFileSync(join(dir, "stderr.log"), "utf8"), pipe: toPipe.stderr };
-  for (const [to, output] of Object.entries(outputs)) {
-    const lines = output.split("\n").filter((l) => l !== "");
+  for (const to of ["file", "pipe"] as const) {
+    const { status, stderr } = runWithStderr(t, script, to);
+    t.equal(status, 5, `${to}: the child's own exit status`);
+    const lines = stderr.split("\n").filter((l) => l !== "");
     const records = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { msg: string; word?: string });
     t.same(records.map((r) => r.msg), [...Array.from({ length: 300 }, (_, i) => `line ${i}`), "at exit"], `${to}: every record once, in order`);
     t.equal(records[299]!.word, "héllo ✓ 𝄞", `${to}: text of any script kept`);
     t.ok(lines.includes("from console.error"), `${to}: the stream's own line is there`);
-    const counted = Number(/^stream writes (\d+)$/m.exec(output)?.[1]);
+    const counted = Number(/^stream writes (\d+)$/m.exec(stderr)?.[1]);
     if (to === "file") t.equal(counted, 1, "file: only console.error went through the stream");
     else t.ok(counted >= 3, `pipe: the batches went through the stream (${counted} writes)`);
   }
 });
 
 t.test("an app that replaced stderr's write() gets the logger's lines, even with stderr a file", async (t) => {
-  const { spawnSync } = await import("node:child_process");
-  const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const script = `const { createLogger } = await import(${JSON.stringify(new URL("../../core/log.ts", import.meta.url).href)});
+  const script = `const { createLogger } = await import(${LOG_MODULE});
     const captured = []; const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = (text) => { captured.push(String(text)); return true; };
     const logger = createLogger({ format: "json", flushMs: 60_000 });
     for (let i = 0; i < 3; i++) logger.info("line " + i);
     process.on("exit", () => { write("captured " + JSON.stringify(captured.join("")) + "\\n"); });
     process.exit(0);`;
-  const dir = mkdtempSync(join(tmpdir(), "typhoon-log-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const fd = openSync(join(dir, "stderr.log"), "w");
-  const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "ignore", fd] });
-  closeSync(fd);
-  t.equal(child.status, 0);
-  const output = readFileSync(join(dir, "stderr.log"), "utf8");
-  const captured = /^captured (.*)$/m.exec(output)?.[1];
+  const { status, stderr } = runWithStderr(t, script, "file");
+  t.equal(status, 0);
+  const captured = /^captured (.*)$/m.exec(stderr)?.[1];
   t.ok(captured !== undefined, "the child reported what it captured");
   const lines = (JSON.parse(captured ?? '""') as string).split("\n").filter((l) => l !== "").map((l) => (JSON.parse(l) as { msg: string }).msg);
   t.same(lines, ["line 0", "line 1", "line 2"], "every line went through the replaced write()");
-  t.notMatch(output, /"msg":"line 0"/, "none went to the file behind it");
+  t.notMatch(stderr, /"msg":"line 0"/, "none went to the file behind it");
 });
