@@ -18,7 +18,6 @@ import { BatchedWriter, type LogDestination } from "./log-writer.ts";
 
 export type { LogDestination, LogLevel };
 
-
 /**
  * One logging method, pino's calling convention: `(fields, msg?)`, `(msg)` or `(err, msg?)`.
  * typhoon's own loggers also take `(msg, err)`, the framework's older form.
@@ -41,7 +40,6 @@ export interface Logger {
 /** The older form of a log destination: one call per record, the message as text. */
 export type LogSink = (level: LogLevel, message: string) => void;
 
-
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
   /** Lowest level written (default `TYPHOON_LOG_LEVEL`, else `info`). */
@@ -60,8 +58,6 @@ export interface LoggerOptions {
    */
   flushMs?: number;
 }
-
-
 
 /** What every logger of one family shares: level, format, destination and the fixed prefix. */
 interface Core {
@@ -270,7 +266,6 @@ export function levelEnabled(logger: Logger, level: LogLevel): boolean {
   const isLevelEnabled = (target as { isLevelEnabled?: unknown }).isLevelEnabled;
   return typeof isLevelEnabled === "function" ? (isLevelEnabled as (level: string) => unknown).call(target, level) !== false : true;
 }
-
 
 // TYPHOON_DEBUG, the older switch, still means debug.
 function envLevel(): LogLevel | undefined {
